@@ -1,0 +1,138 @@
+//! notify-svc's rules: what a valid notification and filter are.
+
+use dishpatch::{error::ServiceError, ids::ORDER, proto::notify::v1 as pb, validate};
+
+fn invalid(message: String) -> ServiceError {
+    ServiceError::InvalidArgument(message)
+}
+
+/// A notification to record.
+#[derive(Debug)]
+pub(crate) struct NewNotification {
+    pub(crate) event_id: String,
+    pub(crate) order_id: String,
+    pub(crate) recipient: String,
+    pub(crate) kind: String,
+    pub(crate) message: String,
+}
+
+impl NewNotification {
+    pub(crate) fn from_request(request: pb::RecordNotificationRequest) -> Result<Self, ServiceError> {
+        Ok(Self {
+            event_id: validate::required("event_id", &request.event_id, 200).map_err(invalid)?,
+            order_id: order_id(&request.order_id)?.unwrap_or_default(),
+            recipient: validate::required("recipient", &request.recipient, 120).map_err(invalid)?,
+            kind: kind(&request.kind)?,
+            message: validate::required("message", &request.message, 1000).map_err(invalid)?,
+        })
+    }
+}
+
+fn order_id(value: &str) -> Result<Option<String>, ServiceError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    ORDER.check("order_id", value).map_err(invalid)?;
+    Ok(Some(value.to_owned()))
+}
+
+fn kind(value: &str) -> Result<String, ServiceError> {
+    let kind = validate::required("kind", value, 50).map_err(invalid)?;
+    if kind
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        Ok(kind)
+    } else {
+        Err(invalid(format!(
+            "kind {kind:?} may hold only letters, digits, '.', '_' and '-'"
+        )))
+    }
+}
+
+/// Which notifications to list or stream.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct NotificationFilter {
+    pub(crate) order_id: Option<String>,
+    pub(crate) recipient: Option<String>,
+    /// Recorded at or after, in microseconds since the epoch.
+    pub(crate) since: Option<i64>,
+}
+
+impl NotificationFilter {
+    fn new(order: &str, recipient: &str) -> Result<Self, ServiceError> {
+        Ok(Self {
+            order_id: order_id(order)?,
+            recipient: validate::optional("recipient", recipient, 120).map_err(invalid)?,
+            since: None,
+        })
+    }
+
+    pub(crate) fn from_list(request: &pb::ListNotificationsRequest) -> Result<(Self, Page), ServiceError> {
+        let mut filter = Self::new(&request.order_id, &request.recipient)?;
+        filter.since = request
+            .since
+            .as_ref()
+            .map(|since| dishpatch::time::from_timestamp(since).map_err(|e| invalid(format!("since: {e}"))))
+            .transpose()?;
+        let after_seq = match request.page_token.as_str() {
+            "" => 0,
+            token => token.parse::<u64>().map_err(|_| {
+                invalid(format!(
+                    "page_token {token:?} is malformed: pass back a next_page_token"
+                ))
+            })?,
+        };
+        let size = dishpatch::page::size(request.page_size).map_err(invalid)?;
+        Ok((filter, Page { after_seq, size }))
+    }
+
+    pub(crate) fn from_subscribe(request: &pb::SubscribeRequest) -> Result<Self, ServiceError> {
+        Self::new(&request.order_id, &request.recipient)
+    }
+
+    /// Whether a notification passes this filter.
+    pub(crate) fn matches(&self, notification: &pb::Notification) -> bool {
+        self.order_id
+            .as_ref()
+            .is_none_or(|id| *id == notification.order_id)
+            && self
+                .recipient
+                .as_ref()
+                .is_none_or(|r| *r == notification.recipient)
+    }
+}
+
+/// A page of the log: up to `size` notifications after `after_seq`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Page {
+    pub(crate) after_seq: u64,
+    pub(crate) size: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_plain_words() {
+        assert_eq!(kind("order.placed").unwrap(), "order.placed");
+        assert!(kind("order placed").is_err());
+        assert!(kind("").is_err());
+    }
+
+    #[test]
+    fn filters_match_order_and_recipient() {
+        let order = ORDER.generate();
+        let filter = NotificationFilter::new(&order, "ana").unwrap();
+        let mut notification = pb::Notification {
+            order_id: order.clone(),
+            recipient: "ana".into(),
+            ..Default::default()
+        };
+        assert!(filter.matches(&notification));
+        notification.recipient = "bo".into();
+        assert!(!filter.matches(&notification));
+        assert!(NotificationFilter::default().matches(&notification));
+    }
+}

@@ -1,0 +1,134 @@
+//! notify-svc's queries. Every query runs on SQLite and PostgreSQL alike.
+
+use crate::domain::{NewNotification, NotificationFilter, Page};
+use dishpatch::{
+    ids::NOTIFICATION,
+    proto::notify::v1 as pb,
+    store::{Backend, Store},
+    time,
+};
+
+#[derive(Debug, sqlx::FromRow)]
+struct NotificationRow {
+    seq: i64,
+    id: String,
+    event_id: String,
+    order_id: String,
+    recipient: String,
+    kind: String,
+    message: String,
+    created_at: i64,
+}
+
+impl From<NotificationRow> for pb::Notification {
+    fn from(row: NotificationRow) -> Self {
+        Self {
+            id: row.id,
+            seq: u64::try_from(row.seq).expect("sequence numbers are positive"),
+            event_id: row.event_id,
+            order_id: row.order_id,
+            recipient: row.recipient,
+            kind: row.kind,
+            message: row.message,
+            created_at: Some(time::to_timestamp(row.created_at)),
+        }
+    }
+}
+
+const COLUMNS: &str = "seq, id, event_id, order_id, recipient, kind, message, created_at";
+
+/// An arbitrary constant naming notify-svc's PostgreSQL advisory lock.
+const SEQUENCE_LOCK: i64 = 0x6e6f_7469_6679;
+
+/// The notification log in a [`Store`].
+#[derive(Debug, Clone)]
+pub(crate) struct NotificationStore {
+    store: Store,
+}
+
+impl NotificationStore {
+    pub(crate) fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Records a notification unless its event id is known; returns the
+    /// notification with that event id and whether it was already there.
+    pub(crate) async fn record(
+        &self,
+        new: &NewNotification,
+    ) -> Result<(pb::Notification, bool), sqlx::Error> {
+        let mut transaction = self.store.pool().begin().await?;
+        if self.store.backend() == Backend::Postgres {
+            // PostgreSQL hands out identity values before commit, so without
+            // this a subscriber could see seq 11 commit before seq 10 and
+            // skip 10. SQLite has one writer at a time and needs nothing.
+            sqlx::query("SELECT count(*) FROM (SELECT pg_advisory_xact_lock($1)) AS locked")
+                .bind(SEQUENCE_LOCK)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        let sql = format!(
+            "INSERT INTO notifications (id, event_id, order_id, recipient, kind, message, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (event_id) DO NOTHING
+             RETURNING {COLUMNS}"
+        );
+        let inserted = sqlx::query_as::<_, NotificationRow>(&sql)
+            .bind(NOTIFICATION.generate())
+            .bind(&new.event_id)
+            .bind(&new.order_id)
+            .bind(&new.recipient)
+            .bind(&new.kind)
+            .bind(&new.message)
+            .bind(time::now_micros())
+            .fetch_optional(&mut *transaction)
+            .await?;
+        let recorded = match inserted {
+            Some(row) => (row.into(), false),
+            None => {
+                let sql = format!("SELECT {COLUMNS} FROM notifications WHERE event_id = $1");
+                let row = sqlx::query_as::<_, NotificationRow>(&sql)
+                    .bind(&new.event_id)
+                    .fetch_one(&mut *transaction)
+                    .await?;
+                (row.into(), true)
+            }
+        };
+        transaction.commit().await?;
+        Ok(recorded)
+    }
+
+    /// Up to `page.size` notifications after `page.after_seq` that pass
+    /// `filter`, in sequence order.
+    pub(crate) async fn list(
+        &self,
+        filter: &NotificationFilter,
+        page: Page,
+    ) -> Result<Vec<pb::Notification>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM notifications
+             WHERE seq > $1
+               AND ($2 IS NULL OR order_id = $2)
+               AND ($3 IS NULL OR recipient = $3)
+               AND ($4 IS NULL OR created_at >= $4)
+             ORDER BY seq LIMIT $5"
+        );
+        let rows = sqlx::query_as::<_, NotificationRow>(&sql)
+            .bind(i64::try_from(page.after_seq).unwrap_or(i64::MAX))
+            .bind(&filter.order_id)
+            .bind(&filter.recipient)
+            .bind(filter.since)
+            .bind(page.size)
+            .fetch_all(self.store.pool())
+            .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// The highest sequence number recorded, 0 for an empty log.
+    pub(crate) async fn last_seq(&self) -> Result<u64, sqlx::Error> {
+        let last: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM notifications")
+            .fetch_one(self.store.pool())
+            .await?;
+        Ok(last.map_or(0, |seq| u64::try_from(seq).unwrap_or(0)))
+    }
+}

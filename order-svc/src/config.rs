@@ -1,0 +1,49 @@
+//! order-svc's settings: flags, each with an environment fallback.
+
+use std::{net::SocketAddr, time::Duration};
+
+/// order-svc: orders and their life cycle, over gRPC.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "order-svc", version)]
+pub struct Config {
+    /// Address to serve gRPC on (port 0 picks a free port). Use
+    /// 0.0.0.0:50052 to accept other machines.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:50052")]
+    pub listen: SocketAddr,
+
+    /// Store URL: sqlite://path/to/file.db (created if missing) or
+    /// postgres://user:password@host/database. Replicas share one store.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/order.db")]
+    pub database_url: String,
+
+    /// restaurant-svc's gRPC address, which prices orders (host:port or
+    /// http://host:port).
+    #[arg(long, env = "RESTAURANT_ADDR", default_value = "http://127.0.0.1:50051")]
+    pub restaurant_addr: String,
+
+    /// notify-svc's gRPC address, where the outbox relay delivers
+    /// notifications (host:port or http://host:port).
+    #[arg(long, env = "NOTIFY_ADDR", default_value = "http://127.0.0.1:50053")]
+    pub notify_addr: String,
+
+    /// Time allowed for a call to another service when the caller set no
+    /// deadline (e.g. 3s).
+    #[arg(long, env = "DOWNSTREAM_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]
+    pub downstream_timeout: Duration,
+
+    /// How often the outbox relay looks for notifications written by other
+    /// replicas or left undelivered (e.g. 500ms). Those written here are
+    /// relayed at once.
+    #[arg(long, env = "RELAY_POLL_INTERVAL", default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub relay_poll_interval: Duration,
+
+    /// The longest the outbox relay waits between attempts while notify-svc
+    /// is down; waits double from 100ms up to this (e.g. 5s).
+    #[arg(long, env = "RELAY_MAX_BACKOFF", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub relay_max_backoff: Duration,
+
+    /// On shutdown, how long to keep answering after health turns
+    /// NOT_SERVING, so balancers move away first (e.g. 5s, 200ms).
+    #[arg(long, env = "DRAIN_PERIOD", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub drain: Duration,
+}

@@ -1,0 +1,183 @@
+//! The gRPC face of order-svc: checks each request, prices orders through
+//! restaurant-svc, then delegates to the store.
+
+use crate::{
+    domain::{NewOrder, OrderFilter, StatusChange},
+    relay::RelayWaker,
+    store::{OrderStore, StoredOrder},
+};
+use dishpatch::{
+    call::CallContext,
+    error::ServiceError,
+    proto::{
+        order::v1::{self as pb, order_service_server::OrderService},
+        restaurant::v1::{
+            ItemQuantity, PriceItemsRequest, restaurant_service_client::RestaurantServiceClient,
+        },
+    },
+};
+use std::time::Duration;
+use tonic::{Code, Request, Response, Status, transport::Channel};
+
+/// How often a status change is retried when another call moved the same
+/// order between our read and our write.
+const MOVE_ATTEMPTS: usize = 3;
+
+/// The `dishpatch.order.v1.OrderService` implementation.
+#[derive(Debug, Clone)]
+pub(crate) struct OrderApi {
+    pub(crate) store: OrderStore,
+    pub(crate) restaurants: RestaurantServiceClient<Channel>,
+    pub(crate) relay: RelayWaker,
+    pub(crate) downstream_timeout: Duration,
+}
+
+impl OrderApi {
+    /// Prices the order from restaurant-svc's current menu.
+    async fn price(
+        &self,
+        context: &CallContext,
+        new: &NewOrder,
+    ) -> Result<dishpatch::proto::restaurant::v1::PriceItemsResponse, ServiceError> {
+        let request = PriceItemsRequest {
+            restaurant_id: new.restaurant_id.clone(),
+            items: new
+                .lines
+                .iter()
+                .map(|line| ItemQuantity {
+                    menu_item_id: line.menu_item_id.clone(),
+                    quantity: line.quantity,
+                })
+                .collect(),
+        };
+        let request = context
+            .downstream(request, self.downstream_timeout)
+            .map_err(ServiceError::Downstream)?;
+        let mut restaurants = self.restaurants.clone();
+        match restaurants.price_items(request).await {
+            Ok(priced) => Ok(priced.into_inner()),
+            // The client's own mistakes, told as restaurant-svc told them.
+            Err(status)
+                if matches!(
+                    status.code(),
+                    Code::NotFound
+                        | Code::FailedPrecondition
+                        | Code::InvalidArgument
+                        | Code::DeadlineExceeded
+                ) =>
+            {
+                Err(ServiceError::Downstream(status))
+            }
+            Err(status) => {
+                tracing::warn!(code = ?status.code(), message = status.message(), "pricing failed");
+                Err(ServiceError::Downstream(Status::unavailable(format!(
+                    "restaurant-svc could not price the order: {}",
+                    status.message()
+                ))))
+            }
+        }
+    }
+
+    /// The order placed before with the same idempotency key, if it is the
+    /// same order; ALREADY_EXISTS if the key was used for another.
+    async fn replay(&self, new: &NewOrder) -> Result<Option<pb::Order>, ServiceError> {
+        let Some(key) = &new.idempotency_key else {
+            return Ok(None);
+        };
+        match self.store.by_idempotency_key(&new.customer, key).await? {
+            None => Ok(None),
+            Some(placed) if new.is_same_as(&placed.order) => Ok(Some(placed.order)),
+            Some(placed) => Err(ServiceError::AlreadyExists(format!(
+                "idempotency key {key:?} was already used by {} for a different order ({})",
+                new.customer, placed.order.id
+            ))),
+        }
+    }
+
+    async fn order(&self, id: &str) -> Result<StoredOrder, ServiceError> {
+        self.store
+            .get(id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("order {id} not found")))
+    }
+}
+
+#[tonic::async_trait]
+impl OrderService for OrderApi {
+    async fn place_order(
+        &self,
+        request: Request<pb::PlaceOrderRequest>,
+    ) -> Result<Response<pb::Order>, Status> {
+        let context = CallContext::of(&request);
+        let new = NewOrder::from_request(request.into_inner())?;
+        if let Some(order) = self.replay(&new).await? {
+            return Ok(Response::new(order));
+        }
+        let priced = self.price(&context, &new).await?;
+        let Some(placed) = self.store.insert(&new, &priced).await? else {
+            // A concurrent call with the same key won the race.
+            let order = self.replay(&new).await?.ok_or_else(|| {
+                Status::aborted("a concurrent order with the same idempotency key did not commit; retry")
+            })?;
+            return Ok(Response::new(order));
+        };
+        self.relay.wake();
+        tracing::info!(
+            id = placed.order.id,
+            total_cents = placed.order.total_cents,
+            "order placed"
+        );
+        Ok(Response::new(placed.order))
+    }
+
+    async fn get_order(&self, request: Request<pb::GetOrderRequest>) -> Result<Response<pb::Order>, Status> {
+        let id = &request.get_ref().id;
+        dishpatch::ids::ORDER
+            .check("id", id)
+            .map_err(ServiceError::InvalidArgument)?;
+        Ok(Response::new(self.order(id).await?.order))
+    }
+
+    async fn list_orders(
+        &self,
+        request: Request<pb::ListOrdersRequest>,
+    ) -> Result<Response<pb::ListOrdersResponse>, Status> {
+        let filter = OrderFilter::from_request(request.get_ref())?;
+        let (orders, more) = self.store.list(&filter).await?;
+        let next_page_token = match orders.last() {
+            Some(last) if more => last.id.clone(),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListOrdersResponse {
+            orders,
+            next_page_token,
+        }))
+    }
+
+    async fn update_order_status(
+        &self,
+        request: Request<pb::UpdateOrderStatusRequest>,
+    ) -> Result<Response<pb::Order>, Status> {
+        let change = StatusChange::from_request(request.get_ref())?;
+        for _ in 0..MOVE_ATTEMPTS {
+            let order = self.order(&change.order_id).await?;
+            if !order.status.can_move_to(change.next) {
+                return Err(order.status.refuse_move(&change.order_id, change.next).into());
+            }
+            if self.store.move_status(&order, change.next).await? {
+                self.relay.wake();
+                tracing::info!(
+                    id = change.order_id,
+                    from = order.status.name(),
+                    to = change.next.name(),
+                    "order moved"
+                );
+                return Ok(Response::new(self.order(&change.order_id).await?.order));
+            }
+        }
+        Err(Status::aborted(format!(
+            "order {} kept changing under concurrent updates; retry",
+            change.order_id
+        )))
+    }
+}

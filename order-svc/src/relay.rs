@@ -1,0 +1,113 @@
+//! The outbox relay: delivers the notifications that order changes wrote to
+//! the outbox to notify-svc, oldest first, and forgets each once delivered.
+//!
+//! Delivery is at least once: a crash between delivering and forgetting, or
+//! two replicas' relays picking the same row, sends it twice, and notify-svc
+//! records each event id once. While notify-svc is down the relay backs off
+//! (doubling, with jitter) and the outbox keeps every notification.
+
+use crate::store::OrderStore;
+use dishpatch::proto::notify::v1::{RecordNotificationRequest, notify_service_client::NotifyServiceClient};
+use std::{sync::Arc, time::Duration};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+/// How many notifications one pass reads from the outbox.
+const BATCH: i64 = 100;
+/// The first wait after a failed delivery.
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Wakes the relay when this replica has written to the outbox.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RelayWaker(Arc<Notify>);
+
+impl RelayWaker {
+    pub(crate) fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// The relay of one replica.
+#[derive(Debug)]
+pub(crate) struct OutboxRelay {
+    pub(crate) store: OrderStore,
+    pub(crate) notify: NotifyServiceClient<Channel>,
+    pub(crate) waker: RelayWaker,
+    pub(crate) poll_interval: Duration,
+    pub(crate) max_backoff: Duration,
+    pub(crate) call_timeout: Duration,
+}
+
+impl OutboxRelay {
+    /// Relays until `stop`; what is left stays in the outbox for the next run.
+    pub(crate) async fn run(mut self, stop: CancellationToken) {
+        let mut backoff = MIN_BACKOFF;
+        loop {
+            let wait = match self.deliver_batch().await {
+                Ok(delivered) if delivered as i64 == BATCH => continue,
+                Ok(delivered) => {
+                    if delivered > 0 {
+                        tracing::debug!(delivered, "notifications relayed");
+                    }
+                    backoff = MIN_BACKOFF;
+                    self.poll_interval
+                }
+                Err(error) => {
+                    let wait = jittered(backoff);
+                    tracing::warn!(%error, retry_in = ?wait, "relaying notifications failed; they stay in the outbox");
+                    backoff = (backoff * 2).min(self.max_backoff);
+                    wait
+                }
+            };
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = self.waker.0.notified(), if backoff == MIN_BACKOFF => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Delivers up to one batch, oldest first; stops at the first failure so
+    /// order is kept. Returns how many were delivered.
+    async fn deliver_batch(&mut self) -> Result<usize, RelayError> {
+        let pending = self.store.pending_outbox(BATCH).await?;
+        let count = pending.len();
+        for (delivered, (outbox_id, event)) in pending.into_iter().enumerate() {
+            let mut request = tonic::Request::new(RecordNotificationRequest {
+                event_id: event.event_id,
+                order_id: event.order_id,
+                recipient: event.recipient,
+                kind: event.kind,
+                message: event.message,
+            });
+            request.set_timeout(self.call_timeout);
+            if let Err(status) = self.notify.record_notification(request).await {
+                return if delivered > 0 {
+                    Ok(delivered)
+                } else {
+                    Err(status.into())
+                };
+            }
+            self.store.delivered(outbox_id).await?;
+        }
+        Ok(count)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RelayError {
+    #[error("notify-svc: {}", .0.message())]
+    Notify(#[from] tonic::Status),
+    #[error("outbox: {0}")]
+    Store(#[from] sqlx::Error),
+}
+
+/// `base` plus up to half of it again, so replicas that failed together do
+/// not retry together.
+fn jittered(base: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |now| now.subsec_nanos());
+    base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
+}

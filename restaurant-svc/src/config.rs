@@ -1,0 +1,27 @@
+//! restaurant-svc's settings: flags, each with an environment fallback.
+
+use std::{net::SocketAddr, time::Duration};
+
+/// restaurant-svc: restaurants, menus and prices over gRPC.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "restaurant-svc", version)]
+pub struct Config {
+    /// Address to serve gRPC on (port 0 picks a free port). Use
+    /// 0.0.0.0:50051 to accept other machines.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+
+    /// Store URL: sqlite://path/to/file.db (created if missing) or
+    /// postgres://user:password@host/database. Replicas share one store.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/restaurant.db")]
+    pub database_url: String,
+
+    /// Leave an empty store empty instead of adding sample restaurants.
+    #[arg(long, env = "NO_SEED")]
+    pub no_seed: bool,
+
+    /// On shutdown, how long to keep answering after health turns
+    /// NOT_SERVING, so balancers move away first (e.g. 5s, 200ms).
+    #[arg(long, env = "DRAIN_PERIOD", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub drain: Duration,
+}

@@ -1,0 +1,330 @@
+//! restaurant-svc's rules: what a valid restaurant, menu item and price
+//! request is, and how lines are priced.
+
+use dishpatch::{
+    error::ServiceError,
+    ids::{MENU_ITEM, RESTAURANT},
+    proto::restaurant::v1 as pb,
+    validate,
+};
+use std::collections::{HashMap, HashSet};
+
+/// The most a menu item may cost, in cents.
+pub(crate) const MAX_PRICE_CENTS: i64 = 1_000_000;
+/// The most lines one price request (so one order) may have.
+pub(crate) const MAX_LINES: usize = 50;
+/// The most of one item a line may ask for.
+pub(crate) const MAX_QUANTITY: i32 = 99;
+
+fn invalid(message: String) -> ServiceError {
+    ServiceError::InvalidArgument(message)
+}
+
+/// A checked restaurant id.
+pub(crate) fn restaurant_id(field: &str, id: &str) -> Result<(), ServiceError> {
+    RESTAURANT.check(field, id).map_err(invalid)
+}
+
+/// A checked menu item id.
+pub(crate) fn menu_item_id(field: &str, id: &str) -> Result<(), ServiceError> {
+    MENU_ITEM.check(field, id).map_err(invalid)
+}
+
+/// A restaurant to create.
+#[derive(Debug)]
+pub(crate) struct NewRestaurant {
+    pub(crate) name: String,
+    pub(crate) cuisine: String,
+    pub(crate) address: String,
+    pub(crate) rating: f64,
+}
+
+impl NewRestaurant {
+    pub(crate) fn from_request(request: &pb::CreateRestaurantRequest) -> Result<Self, ServiceError> {
+        Ok(Self {
+            name: validate::required("name", &request.name, 100).map_err(invalid)?,
+            cuisine: validate::required("cuisine", &request.cuisine, 50).map_err(invalid)?,
+            address: validate::required("address", &request.address, 200).map_err(invalid)?,
+            rating: rating(request.rating.unwrap_or(0.0))?,
+        })
+    }
+}
+
+fn rating(value: f64) -> Result<f64, ServiceError> {
+    if (0.0..=5.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(invalid(format!(
+            "rating must be between 0.0 and 5.0, got {value}"
+        )))
+    }
+}
+
+fn price_cents(field: &str, value: i64) -> Result<i64, ServiceError> {
+    if (0..=MAX_PRICE_CENTS).contains(&value) {
+        Ok(value)
+    } else {
+        Err(invalid(format!(
+            "{field} must be between 0 and {MAX_PRICE_CENTS} cents, got {value}"
+        )))
+    }
+}
+
+/// A menu item to add.
+#[derive(Debug)]
+pub(crate) struct NewMenuItem {
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) price_cents: i64,
+    pub(crate) available: bool,
+}
+
+impl NewMenuItem {
+    pub(crate) fn from_request(request: &pb::AddMenuItemRequest) -> Result<Self, ServiceError> {
+        restaurant_id("restaurant_id", &request.restaurant_id)?;
+        Ok(Self {
+            name: validate::required("name", &request.name, 100).map_err(invalid)?,
+            description: description(&request.description)?,
+            price_cents: price_cents("price_cents", request.price_cents)?,
+            available: request.available.unwrap_or(true),
+        })
+    }
+}
+
+fn description(value: &str) -> Result<String, ServiceError> {
+    Ok(validate::optional("description", value, 500)
+        .map_err(invalid)?
+        .unwrap_or_default())
+}
+
+/// Changes to a menu item: `None` leaves a field as it is.
+#[derive(Debug)]
+pub(crate) struct MenuItemChanges {
+    pub(crate) name: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) price_cents: Option<i64>,
+    pub(crate) available: Option<bool>,
+}
+
+impl MenuItemChanges {
+    pub(crate) fn from_request(request: &pb::UpdateMenuItemRequest) -> Result<Self, ServiceError> {
+        restaurant_id("restaurant_id", &request.restaurant_id)?;
+        menu_item_id("menu_item_id", &request.menu_item_id)?;
+        let changes = Self {
+            name: request
+                .name
+                .as_deref()
+                .map(|name| validate::required("name", name, 100).map_err(invalid))
+                .transpose()?,
+            description: request.description.as_deref().map(description).transpose()?,
+            price_cents: request
+                .price_cents
+                .map(|price| price_cents("price_cents", price))
+                .transpose()?,
+            available: request.available,
+        };
+        let nothing = changes.name.is_none()
+            && changes.description.is_none()
+            && changes.price_cents.is_none()
+            && changes.available.is_none();
+        if nothing {
+            return Err(invalid(
+                "nothing to update: set at least one of name, description, price_cents, available".into(),
+            ));
+        }
+        Ok(changes)
+    }
+}
+
+/// Which restaurants to list.
+#[derive(Debug)]
+pub(crate) struct RestaurantFilter {
+    /// Lower-cased cuisine to match exactly.
+    pub(crate) cuisine: Option<String>,
+    /// A `LIKE` pattern (lower-cased, wildcards escaped) for the name.
+    pub(crate) name_pattern: Option<String>,
+    pub(crate) page_size: i64,
+    /// List only ids after this one.
+    pub(crate) after: Option<String>,
+}
+
+impl RestaurantFilter {
+    pub(crate) fn from_request(request: &pb::ListRestaurantsRequest) -> Result<Self, ServiceError> {
+        let cuisine = validate::optional("cuisine", &request.cuisine, 50).map_err(invalid)?;
+        let query = validate::optional("query", &request.query, 100).map_err(invalid)?;
+        let after = (!request.page_token.is_empty())
+            .then(|| {
+                RESTAURANT
+                    .check("page_token", &request.page_token)
+                    .map(|()| request.page_token.clone())
+                    .map_err(invalid)
+            })
+            .transpose()?;
+        Ok(Self {
+            cuisine: cuisine.map(|cuisine| cuisine.to_lowercase()),
+            name_pattern: query.map(|query| format!("%{}%", escape_like(&query.to_lowercase()))),
+            page_size: dishpatch::page::size(request.page_size).map_err(invalid)?,
+            after,
+        })
+    }
+}
+
+/// Escapes `LIKE` wildcards with a backslash (queries say `ESCAPE '\'`).
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// A checked price request: the restaurant and its lines.
+#[derive(Debug)]
+pub(crate) struct PriceRequest<'a> {
+    pub(crate) restaurant_id: &'a str,
+    pub(crate) lines: &'a [pb::ItemQuantity],
+}
+
+impl<'a> PriceRequest<'a> {
+    pub(crate) fn from_request(request: &'a pb::PriceItemsRequest) -> Result<Self, ServiceError> {
+        restaurant_id("restaurant_id", &request.restaurant_id)?;
+        let lines = &request.items;
+        if lines.is_empty() {
+            return Err(invalid("items must list at least one menu item".into()));
+        }
+        if lines.len() > MAX_LINES {
+            return Err(invalid(format!(
+                "items may list at most {MAX_LINES} menu items, got {}",
+                lines.len()
+            )));
+        }
+        let mut seen = HashSet::with_capacity(lines.len());
+        for (index, line) in lines.iter().enumerate() {
+            menu_item_id(&format!("items[{index}].menu_item_id"), &line.menu_item_id)?;
+            if !(1..=MAX_QUANTITY).contains(&line.quantity) {
+                return Err(invalid(format!(
+                    "items[{index}].quantity must be between 1 and {MAX_QUANTITY}, got {}",
+                    line.quantity
+                )));
+            }
+            if !seen.insert(line.menu_item_id.as_str()) {
+                return Err(invalid(format!(
+                    "items[{index}]: menu item {} is listed twice; list it once with the total quantity",
+                    line.menu_item_id
+                )));
+            }
+        }
+        Ok(Self {
+            restaurant_id: &request.restaurant_id,
+            lines,
+        })
+    }
+
+    /// Prices the lines from `menu` (the restaurant's items by id).
+    pub(crate) fn price(
+        &self,
+        restaurant_name: &str,
+        menu: &HashMap<&str, &pb::MenuItem>,
+    ) -> Result<pb::PriceItemsResponse, ServiceError> {
+        let mut items = Vec::with_capacity(self.lines.len());
+        for line in self.lines {
+            let Some(item) = menu.get(line.menu_item_id.as_str()) else {
+                return Err(ServiceError::NotFound(format!(
+                    "menu item {} is not on the menu of restaurant {}",
+                    line.menu_item_id, self.restaurant_id
+                )));
+            };
+            if !item.available {
+                return Err(ServiceError::FailedPrecondition(format!(
+                    "menu item {} ({}) is not available at {restaurant_name} right now",
+                    item.id, item.name
+                )));
+            }
+            items.push(pb::PricedItem {
+                menu_item_id: item.id.clone(),
+                name: item.name.clone(),
+                quantity: line.quantity,
+                unit_price_cents: item.price_cents,
+                line_total_cents: item.price_cents * i64::from(line.quantity),
+            });
+        }
+        Ok(pb::PriceItemsResponse {
+            restaurant_id: self.restaurant_id.to_owned(),
+            restaurant_name: restaurant_name.to_owned(),
+            total_cents: items.iter().map(|item| item.line_total_cents).sum(),
+            items,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &str, price_cents: i64, available: bool) -> pb::MenuItem {
+        pb::MenuItem {
+            id: id.into(),
+            restaurant_id: String::new(),
+            name: format!("dish {id}"),
+            description: String::new(),
+            price_cents,
+            available,
+        }
+    }
+
+    #[test]
+    fn prices_lines_and_totals() {
+        let (a, b) = (MENU_ITEM.generate(), MENU_ITEM.generate());
+        let request = pb::PriceItemsRequest {
+            restaurant_id: RESTAURANT.generate(),
+            items: vec![
+                pb::ItemQuantity {
+                    menu_item_id: a.clone(),
+                    quantity: 3,
+                },
+                pb::ItemQuantity {
+                    menu_item_id: b.clone(),
+                    quantity: 1,
+                },
+            ],
+        };
+        let (item_a, item_b) = (item(&a, 250, true), item(&b, 1000, true));
+        let menu = HashMap::from([(a.as_str(), &item_a), (b.as_str(), &item_b)]);
+        let priced = PriceRequest::from_request(&request)
+            .unwrap()
+            .price("Luigi's", &menu)
+            .unwrap();
+        assert_eq!(priced.items[0].line_total_cents, 750);
+        assert_eq!(priced.total_cents, 1750);
+    }
+
+    #[test]
+    fn refuses_unavailable_and_unknown_items() {
+        let (a, unknown) = (MENU_ITEM.generate(), MENU_ITEM.generate());
+        let item_a = item(&a, 250, false);
+        let menu = HashMap::from([(a.as_str(), &item_a)]);
+        let price = |id: &str| {
+            let request = pb::PriceItemsRequest {
+                restaurant_id: RESTAURANT.generate(),
+                items: vec![pb::ItemQuantity {
+                    menu_item_id: id.into(),
+                    quantity: 1,
+                }],
+            };
+            PriceRequest::from_request(&request)
+                .unwrap()
+                .price("Luigi's", &menu)
+                .unwrap_err()
+        };
+        assert!(matches!(price(&a), ServiceError::FailedPrecondition(m) if m.contains("not available")));
+        assert!(matches!(price(&unknown), ServiceError::NotFound(_)));
+    }
+
+    #[test]
+    fn escapes_like_wildcards() {
+        assert_eq!(escape_like(r"50%_off\"), r"50\%\_off\\");
+    }
+}

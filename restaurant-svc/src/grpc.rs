@@ -1,0 +1,113 @@
+//! The gRPC face of restaurant-svc: checks each request, then delegates.
+
+use crate::{
+    domain::{self, MenuItemChanges, NewMenuItem, NewRestaurant, PriceRequest, RestaurantFilter},
+    store::RestaurantStore,
+};
+use dishpatch::proto::restaurant::v1::{self as pb, restaurant_service_server::RestaurantService};
+use std::collections::HashMap;
+use tonic::{Request, Response, Status};
+
+/// The `dishpatch.restaurant.v1.RestaurantService` implementation.
+#[derive(Debug, Clone)]
+pub(crate) struct RestaurantApi {
+    store: RestaurantStore,
+}
+
+impl RestaurantApi {
+    pub(crate) fn new(store: RestaurantStore) -> Self {
+        Self { store }
+    }
+}
+
+#[tonic::async_trait]
+impl RestaurantService for RestaurantApi {
+    async fn create_restaurant(
+        &self,
+        request: Request<pb::CreateRestaurantRequest>,
+    ) -> Result<Response<pb::Restaurant>, Status> {
+        let restaurant = NewRestaurant::from_request(request.get_ref())?;
+        let created = self.store.insert_restaurant(None, &restaurant).await?;
+        tracing::info!(id = created.id, "restaurant created");
+        Ok(Response::new(created))
+    }
+
+    async fn get_restaurant(
+        &self,
+        request: Request<pb::GetRestaurantRequest>,
+    ) -> Result<Response<pb::Restaurant>, Status> {
+        let id = &request.get_ref().id;
+        domain::restaurant_id("id", id)?;
+        Ok(Response::new(self.store.restaurant(id).await?))
+    }
+
+    async fn list_restaurants(
+        &self,
+        request: Request<pb::ListRestaurantsRequest>,
+    ) -> Result<Response<pb::ListRestaurantsResponse>, Status> {
+        let filter = RestaurantFilter::from_request(request.get_ref())?;
+        let (restaurants, more) = self.store.list_restaurants(&filter).await?;
+        let next_page_token = match restaurants.last() {
+            Some(last) if more => last.id.clone(),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListRestaurantsResponse {
+            restaurants,
+            next_page_token,
+        }))
+    }
+
+    async fn get_menu(&self, request: Request<pb::GetMenuRequest>) -> Result<Response<pb::Menu>, Status> {
+        let restaurant_id = request.into_inner().restaurant_id;
+        domain::restaurant_id("restaurant_id", &restaurant_id)?;
+        let (_, items) = self.store.menu(&restaurant_id).await?;
+        Ok(Response::new(pb::Menu { restaurant_id, items }))
+    }
+
+    async fn add_menu_item(
+        &self,
+        request: Request<pb::AddMenuItemRequest>,
+    ) -> Result<Response<pb::MenuItem>, Status> {
+        let request = request.get_ref();
+        let item = NewMenuItem::from_request(request)?;
+        let added = self
+            .store
+            .insert_menu_item(None, &request.restaurant_id, &item)
+            .await?;
+        tracing::info!(
+            id = added.id,
+            restaurant_id = added.restaurant_id,
+            "menu item added"
+        );
+        Ok(Response::new(added))
+    }
+
+    async fn update_menu_item(
+        &self,
+        request: Request<pb::UpdateMenuItemRequest>,
+    ) -> Result<Response<pb::MenuItem>, Status> {
+        let request = request.get_ref();
+        let changes = MenuItemChanges::from_request(request)?;
+        let updated = self
+            .store
+            .update_menu_item(&request.restaurant_id, &request.menu_item_id, &changes)
+            .await?;
+        tracing::info!(
+            id = updated.id,
+            available = updated.available,
+            "menu item updated"
+        );
+        Ok(Response::new(updated))
+    }
+
+    async fn price_items(
+        &self,
+        request: Request<pb::PriceItemsRequest>,
+    ) -> Result<Response<pb::PriceItemsResponse>, Status> {
+        let request = request.get_ref();
+        let price_request = PriceRequest::from_request(request)?;
+        let (restaurant_name, items) = self.store.menu(price_request.restaurant_id).await?;
+        let menu: HashMap<&str, &pb::MenuItem> = items.iter().map(|item| (item.id.as_str(), item)).collect();
+        Ok(Response::new(price_request.price(&restaurant_name, &menu)?))
+    }
+}

@@ -1,0 +1,49 @@
+//! restaurant-svc: restaurants, their menus and prices, over gRPC.
+//!
+//! [`build`] opens (and if need be seeds) the store and binds the listener;
+//! [`ReadyService::run`] serves until shutdown.
+
+mod config;
+mod domain;
+mod grpc;
+mod seed;
+mod store;
+
+pub use config::Config;
+pub use dishpatch::service::{ReadyService, StartError};
+
+use dishpatch::{
+    proto::restaurant::v1::restaurant_service_server::{RestaurantServiceServer, SERVICE_NAME},
+    server::ServiceHost,
+    store::{Migrations, Store},
+};
+use tonic::service::Routes;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// restaurant-svc's migrations, for both backends.
+pub const MIGRATIONS: Migrations = Migrations {
+    sqlite: &SQLITE_MIGRATIONS,
+    postgres: &POSTGRES_MIGRATIONS,
+};
+
+/// Opens the store (migrated, and seeded when empty unless `no_seed`) and
+/// binds the listener: the returned service is ready to run.
+pub async fn build(config: Config) -> Result<ReadyService, StartError> {
+    let store = Store::open(&config.database_url, &MIGRATIONS).await?;
+    let restaurants = store::RestaurantStore::new(store.clone());
+    if !config.no_seed {
+        seed::seed_if_empty(&restaurants).await?;
+    }
+    let host = ServiceHost::bind(config.listen, SERVICE_NAME, config.drain)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let routes = Routes::new(RestaurantServiceServer::new(grpc::RestaurantApi::new(
+        restaurants,
+    )));
+    Ok(ReadyService::new(host, routes, store))
+}

@@ -1,0 +1,238 @@
+//! restaurant-svc's queries. Every query runs on SQLite and PostgreSQL alike.
+
+use crate::domain::{MenuItemChanges, NewMenuItem, NewRestaurant, RestaurantFilter};
+use dishpatch::{
+    error::{ServiceError, is_unique_violation},
+    ids::{MENU_ITEM, RESTAURANT},
+    proto::restaurant::v1 as pb,
+    store::Store,
+    time,
+};
+
+#[derive(Debug, sqlx::FromRow)]
+struct RestaurantRow {
+    id: String,
+    name: String,
+    cuisine: String,
+    address: String,
+    rating: f64,
+    created_at: i64,
+}
+
+impl From<RestaurantRow> for pb::Restaurant {
+    fn from(row: RestaurantRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            cuisine: row.cuisine,
+            address: row.address,
+            rating: row.rating,
+            created_at: Some(time::to_timestamp(row.created_at)),
+        }
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct MenuItemRow {
+    id: String,
+    restaurant_id: String,
+    name: String,
+    description: String,
+    price_cents: i64,
+    available: i64,
+}
+
+impl From<MenuItemRow> for pb::MenuItem {
+    fn from(row: MenuItemRow) -> Self {
+        Self {
+            id: row.id,
+            restaurant_id: row.restaurant_id,
+            name: row.name,
+            description: row.description,
+            price_cents: row.price_cents,
+            available: row.available != 0,
+        }
+    }
+}
+
+const RESTAURANT_COLUMNS: &str = "id, name, cuisine, address, rating, created_at";
+const MENU_ITEM_COLUMNS: &str = "id, restaurant_id, name, description, price_cents, available";
+
+/// Restaurants and menus in a [`Store`].
+#[derive(Debug, Clone)]
+pub(crate) struct RestaurantStore {
+    store: Store,
+}
+
+impl RestaurantStore {
+    pub(crate) fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    pub(crate) async fn insert_restaurant(
+        &self,
+        id: Option<String>,
+        restaurant: &NewRestaurant,
+    ) -> Result<pb::Restaurant, ServiceError> {
+        let row = RestaurantRow {
+            id: id.unwrap_or_else(|| RESTAURANT.generate()),
+            name: restaurant.name.clone(),
+            cuisine: restaurant.cuisine.clone(),
+            address: restaurant.address.clone(),
+            rating: restaurant.rating,
+            created_at: time::now_micros(),
+        };
+        sqlx::query(
+            "INSERT INTO restaurants (id, name, cuisine, address, rating, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&row.id)
+        .bind(&row.name)
+        .bind(&row.cuisine)
+        .bind(&row.address)
+        .bind(row.rating)
+        .bind(row.created_at)
+        .execute(self.store.pool())
+        .await?;
+        Ok(row.into())
+    }
+
+    pub(crate) async fn restaurant(&self, id: &str) -> Result<pb::Restaurant, ServiceError> {
+        let sql = format!("SELECT {RESTAURANT_COLUMNS} FROM restaurants WHERE id = $1");
+        sqlx::query_as::<_, RestaurantRow>(&sql)
+            .bind(id)
+            .fetch_optional(self.store.pool())
+            .await?
+            .map(Into::into)
+            .ok_or_else(|| ServiceError::NotFound(format!("restaurant {id} not found")))
+    }
+
+    /// One page of restaurants in id (creation) order, and whether more follow.
+    pub(crate) async fn list_restaurants(
+        &self,
+        filter: &RestaurantFilter,
+    ) -> Result<(Vec<pb::Restaurant>, bool), ServiceError> {
+        let sql = format!(
+            "SELECT {RESTAURANT_COLUMNS} FROM restaurants
+             WHERE ($1 IS NULL OR lower(cuisine) = $1)
+               AND ($2 IS NULL OR lower(name) LIKE $2 ESCAPE '\\')
+               AND ($3 IS NULL OR id > $3)
+             ORDER BY id LIMIT $4"
+        );
+        let rows = sqlx::query_as::<_, RestaurantRow>(&sql)
+            .bind(&filter.cuisine)
+            .bind(&filter.name_pattern)
+            .bind(&filter.after)
+            .bind(filter.page_size + 1)
+            .fetch_all(self.store.pool())
+            .await?;
+        let (rows, more) = dishpatch::page::split(rows, filter.page_size);
+        Ok((rows.into_iter().map(Into::into).collect(), more))
+    }
+
+    /// Whether any restaurant exists.
+    pub(crate) async fn is_empty(&self) -> Result<bool, sqlx::Error> {
+        let any: Option<String> = sqlx::query_scalar("SELECT id FROM restaurants LIMIT 1")
+            .fetch_optional(self.store.pool())
+            .await?;
+        Ok(any.is_none())
+    }
+
+    /// Every item of a restaurant's menu, in the order they were added.
+    /// NOT_FOUND for an unknown restaurant; its name comes back too.
+    pub(crate) async fn menu(
+        &self,
+        restaurant_id: &str,
+    ) -> Result<(String, Vec<pb::MenuItem>), ServiceError> {
+        let restaurant = self.restaurant(restaurant_id).await?;
+        let sql = format!("SELECT {MENU_ITEM_COLUMNS} FROM menu_items WHERE restaurant_id = $1 ORDER BY id");
+        let rows = sqlx::query_as::<_, MenuItemRow>(&sql)
+            .bind(restaurant_id)
+            .fetch_all(self.store.pool())
+            .await?;
+        Ok((restaurant.name, rows.into_iter().map(Into::into).collect()))
+    }
+
+    pub(crate) async fn insert_menu_item(
+        &self,
+        id: Option<String>,
+        restaurant_id: &str,
+        item: &NewMenuItem,
+    ) -> Result<pb::MenuItem, ServiceError> {
+        let restaurant = self.restaurant(restaurant_id).await?;
+        let now = time::now_micros();
+        let row = MenuItemRow {
+            id: id.unwrap_or_else(|| MENU_ITEM.generate()),
+            restaurant_id: restaurant_id.to_owned(),
+            name: item.name.clone(),
+            description: item.description.clone(),
+            price_cents: item.price_cents,
+            available: i64::from(item.available),
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO menu_items
+                 (id, restaurant_id, name, description, price_cents, available, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        )
+        .bind(&row.id)
+        .bind(&row.restaurant_id)
+        .bind(&row.name)
+        .bind(&row.description)
+        .bind(row.price_cents)
+        .bind(row.available)
+        .bind(now)
+        .execute(self.store.pool())
+        .await;
+        match inserted {
+            Ok(_) => Ok(row.into()),
+            Err(error) if is_unique_violation(&error) => Err(ServiceError::AlreadyExists(format!(
+                "{} already has a menu item named {:?}",
+                restaurant.name, item.name
+            ))),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    pub(crate) async fn update_menu_item(
+        &self,
+        restaurant_id: &str,
+        item_id: &str,
+        changes: &MenuItemChanges,
+    ) -> Result<pb::MenuItem, ServiceError> {
+        let sql = format!(
+            "UPDATE menu_items SET
+                 name = COALESCE($3, name),
+                 description = COALESCE($4, description),
+                 price_cents = COALESCE($5, price_cents),
+                 available = COALESCE($6, available),
+                 updated_at = $7
+             WHERE id = $1 AND restaurant_id = $2
+             RETURNING {MENU_ITEM_COLUMNS}"
+        );
+        let updated = sqlx::query_as::<_, MenuItemRow>(&sql)
+            .bind(item_id)
+            .bind(restaurant_id)
+            .bind(&changes.name)
+            .bind(&changes.description)
+            .bind(changes.price_cents)
+            .bind(changes.available.map(i64::from))
+            .bind(time::now_micros())
+            .fetch_optional(self.store.pool())
+            .await;
+        match updated {
+            Ok(Some(row)) => Ok(row.into()),
+            Ok(None) => {
+                // Say which of the two is unknown.
+                self.restaurant(restaurant_id).await?;
+                Err(ServiceError::NotFound(format!(
+                    "menu item {item_id} is not on the menu of restaurant {restaurant_id}"
+                )))
+            }
+            Err(error) if is_unique_violation(&error) => Err(ServiceError::AlreadyExists(format!(
+                "restaurant {restaurant_id} already has a menu item named {:?}",
+                changes.name.as_deref().unwrap_or_default()
+            ))),
+            Err(error) => Err(error.into()),
+        }
+    }
+}

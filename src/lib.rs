@@ -1,0 +1,31 @@
+//! dishpatch's contracts and the small runtime every dishpatch binary shares.
+//!
+//! - [`proto`]: the generated gRPC contracts and their descriptor set.
+//! - [`server`]: serve a tonic service with `grpc.health.v1`, server
+//!   reflection and a graceful, draining shutdown.
+//! - [`shutdown`], [`telemetry`]: signals and tracing for binaries.
+//! - [`ids`], [`time`], [`page`], [`validate`], [`call`]: the conventions every contract
+//!   shares (typed ids, timestamps, paging, input checks, request id and deadline
+//!   propagation).
+//! - [`store`], [`error`] and [`service`] (feature `store`): a service's SQLite or
+//!   PostgreSQL store, the failures it answers with, and the assembled service
+//!   every service binary runs.
+//!
+//! Nothing here knows about restaurants, orders or notifications beyond the
+//! shape of their ids.
+
+pub mod call;
+#[cfg(feature = "store")]
+pub mod error;
+pub mod ids;
+pub mod page;
+pub mod proto;
+pub mod server;
+#[cfg(feature = "store")]
+pub mod service;
+pub mod shutdown;
+#[cfg(feature = "store")]
+pub mod store;
+pub mod telemetry;
+pub mod time;
+pub mod validate;

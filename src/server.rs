@@ -1,0 +1,194 @@
+//! Serving a dishpatch gRPC service: `grpc.health.v1`, server reflection (v1
+//! and v1alpha, so old and new grpcurl both work), a tracing span per request
+//! and a graceful shutdown that loses no request.
+//!
+//! Shutdown, once the token given to [`ServiceHost::serve`] is cancelled:
+//! 1. health turns NOT_SERVING, so balancers stop sending new calls;
+//! 2. for the drain period the server keeps answering, late calls included;
+//! 3. long-lived streams end ([`ServiceHost::streams_closed`]), the listener
+//!    closes and in-flight calls finish, for at most [`IN_FLIGHT_LIMIT`].
+
+use crate::call::REQUEST_ID_HEADER;
+use futures_util::{Stream, StreamExt};
+use std::{net::SocketAddr, pin::Pin, time::Duration};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::{
+    Request, Response, Status,
+    service::Routes,
+    transport::{Server, server::TcpIncoming},
+};
+use tonic_health::{
+    ServingStatus,
+    pb::{
+        HealthCheckRequest, HealthCheckResponse,
+        health_server::{Health, HealthServer},
+    },
+    server::{HealthReporter, HealthService},
+};
+
+/// How long in-flight calls may take to finish after the drain period.
+pub const IN_FLIGHT_LIMIT: Duration = Duration::from_secs(10);
+
+/// Why a server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The reflection service could not read the descriptor sets.
+    #[error("building server reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The transport failed.
+    #[error("serving gRPC: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A bound gRPC listener with its health reporter, ready to serve one
+/// dishpatch service.
+#[derive(Debug)]
+pub struct ServiceHost {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    service_name: &'static str,
+    health: HealthReporter,
+    drain: Duration,
+    streams_closed: CancellationToken,
+}
+
+impl ServiceHost {
+    /// Binds `addr` (port 0 picks a free port) for the service whose fully
+    /// qualified gRPC name is `service_name`; shutdown drains for `drain`.
+    pub async fn bind(
+        addr: SocketAddr,
+        service_name: &'static str,
+        drain: Duration,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let local_addr = listener.local_addr()?;
+        Ok(Self {
+            listener,
+            local_addr,
+            service_name,
+            health: HealthReporter::new(),
+            drain,
+            streams_closed: CancellationToken::new(),
+        })
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Cancelled when the drain period is over: long-lived streams and
+    /// background work end then.
+    pub fn streams_closed(&self) -> CancellationToken {
+        self.streams_closed.clone()
+    }
+
+    /// Serves `routes` (plus health and reflection) until `shutdown` is
+    /// cancelled and the shutdown sequence in the module docs has run.
+    /// Health is SERVING from the first call on: build `routes` only once the
+    /// service is ready (store migrated, downstream clients built).
+    pub async fn serve(self, routes: Routes, shutdown: CancellationToken) -> Result<(), ServeError> {
+        let Self {
+            listener,
+            local_addr,
+            service_name,
+            health,
+            drain,
+            streams_closed,
+        } = self;
+
+        // Advertise only what this server serves: the descriptor set holds
+        // every dishpatch contract.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .with_service_name(service_name)
+                .with_service_name("grpc.health.v1.Health")
+        };
+        let routes = routes
+            .add_service(HealthServer::new(DrainingHealth {
+                inner: HealthService::from_health_reporter(health.clone()),
+                streams_closed: streams_closed.clone(),
+            }))
+            .add_service(reflection().build_v1()?)
+            .add_service(reflection().build_v1alpha()?);
+
+        health.set_service_status("", ServingStatus::Serving).await;
+        health
+            .set_service_status(service_name, ServingStatus::Serving)
+            .await;
+        tracing::info!(%local_addr, service = service_name, "serving");
+
+        let stop_accepting = {
+            let streams_closed = streams_closed.clone();
+            async move {
+                shutdown.cancelled().await;
+                tracing::info!(?drain, "health NOT_SERVING; draining");
+                health.set_service_status("", ServingStatus::NotServing).await;
+                health
+                    .set_service_status(service_name, ServingStatus::NotServing)
+                    .await;
+                tokio::time::sleep(drain).await;
+                tracing::info!("drain over; finishing in-flight calls");
+                streams_closed.cancel();
+            }
+        };
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let server = Server::builder()
+            .trace_fn(request_span)
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(incoming, stop_accepting);
+
+        tokio::select! {
+            served = server => served?,
+            () = async {
+                streams_closed.cancelled().await;
+                tokio::time::sleep(IN_FLIGHT_LIMIT).await;
+            } => tracing::warn!(limit = ?IN_FLIGHT_LIMIT, "in-flight calls still open; stopping anyway"),
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// One span per call, carrying the method and the caller's request id, so
+/// every log line of a call can be found by its request id.
+fn request_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!("grpc", method = request.uri().path(), request_id)
+}
+
+/// tonic-health's service, except that `Watch` streams end when the drain is
+/// over: otherwise a balancer's open Watch would hold the server open.
+#[derive(Debug)]
+struct DrainingHealth {
+    inner: HealthService,
+    streams_closed: CancellationToken,
+}
+
+#[tonic::async_trait]
+impl Health for DrainingHealth {
+    async fn check(
+        &self,
+        request: Request<HealthCheckRequest>,
+    ) -> Result<Response<HealthCheckResponse>, Status> {
+        self.inner.check(request).await
+    }
+
+    type WatchStream = Pin<Box<dyn Stream<Item = Result<HealthCheckResponse, Status>> + Send>>;
+
+    async fn watch(
+        &self,
+        request: Request<HealthCheckRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        let updates = self.inner.watch(request).await?.into_inner();
+        let until_closed = updates.take_until(self.streams_closed.clone().cancelled_owned());
+        Ok(Response::new(Box::pin(until_closed)))
+    }
+}

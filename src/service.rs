@@ -1,0 +1,98 @@
+//! A dishpatch service assembled and ready to run: its bound host, its gRPC
+//! routes, its background tasks and its store.
+
+use crate::{
+    server::{ServeError, ServiceHost},
+    store::{OpenError, Store},
+};
+use std::{future::Future, net::SocketAddr};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+
+/// Why a service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The listen address could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The store could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] OpenError),
+    /// A setting is unusable.
+    #[error("{0}")]
+    Config(String),
+    /// The store could not be prepared (seeded, read at start).
+    #[error("preparing the store: {0}")]
+    Prepare(#[from] sqlx::Error),
+}
+
+/// A service ready to run.
+#[derive(Debug)]
+pub struct ReadyService {
+    host: ServiceHost,
+    routes: Routes,
+    store: Store,
+    tasks: JoinSet<()>,
+}
+
+impl ReadyService {
+    /// A service serving `routes` on `host`, over `store`.
+    pub fn new(host: ServiceHost, routes: Routes, store: Store) -> Self {
+        Self {
+            host,
+            routes,
+            store,
+            tasks: JoinSet::new(),
+        }
+    }
+
+    /// Runs `task` beside the server. It must end once `stop` (cancelled
+    /// when the drain is over, or when serving fails) is cancelled: `run`
+    /// waits for it.
+    pub fn spawn_background<F>(&mut self, task: impl FnOnce(CancellationToken) -> F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.spawn(task(self.host.streams_closed()));
+    }
+
+    /// The address the service listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.host.local_addr()
+    }
+
+    /// Serves until `shutdown` is cancelled and the drain is over, then
+    /// waits for the background tasks and closes the store.
+    pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), ServeError> {
+        let stop = self.host.streams_closed();
+        let served = self.host.serve(self.routes, shutdown).await;
+        stop.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        self.store.close().await;
+        served
+    }
+}
+
+/// The whole `main` of a service binary named `name`: tracing, flags (with
+/// their environment fallbacks), signal handling, `build`, one line on
+/// stdout with the bound address (launchers and tests read it to find the
+/// port), then [`ReadyService::run`] until SIGTERM or Ctrl-C.
+pub async fn main<C, F>(name: &str, build: impl FnOnce(C) -> F) -> Result<(), Box<dyn std::error::Error>>
+where
+    C: clap::Parser,
+    F: Future<Output = Result<ReadyService, StartError>>,
+{
+    crate::telemetry::init();
+    let config = C::parse();
+    let shutdown = crate::shutdown::on_signal()?;
+    let service = build(config).await?;
+    println!("{name} listening on {}", service.local_addr());
+    service.run(shutdown).await?;
+    Ok(())
+}

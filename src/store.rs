@@ -1,0 +1,209 @@
+//! A service's store: SQLite by default, PostgreSQL when given a
+//! `postgres://` URL. Queries go through sqlx's Any driver so one set of
+//! queries serves both; they use `$1`-style parameters, which both accept.
+//!
+//! SQLite runs in WAL mode with a busy timeout, so several replicas (OS
+//! processes) of one service can share one file: readers never block, and a
+//! writer waits for the one before it instead of failing.
+
+use sqlx::{AnyPool, Executor, any::AnyPoolOptions, migrate::Migrator};
+use std::{path::PathBuf, time::Duration};
+
+/// How long a SQLite writer waits for another before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file.
+    Sqlite,
+    /// A PostgreSQL database.
+    Postgres,
+}
+
+/// A service's embedded migrations, one set per backend (their DDL differs:
+/// auto-increment, types).
+#[derive(Debug)]
+pub struct Migrations {
+    /// Applied to SQLite stores.
+    pub sqlite: &'static Migrator,
+    /// Applied to PostgreSQL stores.
+    pub postgres: &'static Migrator,
+}
+
+/// Why a store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The URL names neither SQLite nor PostgreSQL.
+    #[error("database URL {0:?} must start with sqlite: or postgres:")]
+    UnknownScheme(String),
+    /// The SQLite file's folder or lock file could not be made.
+    #[error("preparing the SQLite file {path}: {source}")]
+    File {
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// Connecting failed.
+    #[error("connecting to the store: {0}")]
+    Connect(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migrating the store: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// An open, migrated store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// The default store of a service: `data/<service>.db` under the working
+/// directory.
+pub fn default_url(service: &str) -> String {
+    format!("sqlite://data/{service}.db")
+}
+
+impl Store {
+    /// Opens the store at `url` (creating a SQLite file and its folder if
+    /// need be) and applies the migrations not yet applied. Safe to call from
+    /// several replicas at once: migrations are serialized (a lock file for
+    /// SQLite, an advisory lock for PostgreSQL).
+    pub async fn open(url: &str, migrations: &Migrations) -> Result<Self, OpenError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(OpenError::UnknownScheme(url.to_owned()));
+        };
+
+        let store = match backend {
+            Backend::Sqlite => {
+                let path = sqlite_path(url);
+                let lock = lock_sqlite_file(&path).await?;
+                let store = Self::connect(&sqlite_url_creating(url), backend).await?;
+                // WAL is a property of the file, set once; it lets readers run
+                // beside a writer, across processes.
+                store.pool.execute("PRAGMA journal_mode = WAL").await?;
+                migrations.sqlite.run(&store.pool).await?;
+                drop(lock);
+                store
+            }
+            Backend::Postgres => {
+                let store = Self::connect(url, backend).await?;
+                migrations.postgres.run(&store.pool).await?;
+                store
+            }
+        };
+        Ok(store)
+    }
+
+    async fn connect(url: &str, backend: Backend) -> Result<Self, sqlx::Error> {
+        let pool = AnyPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        let pragmas = format!(
+                            "PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                            SQLITE_BUSY_TIMEOUT.as_millis()
+                        );
+                        connection.execute(pragmas.as_str()).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// The connection pool, for queries.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Which database this store runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Waits for checked-out connections to return, then closes them all.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The file a `sqlite:` URL names (`sqlite://data/x.db`, `sqlite:data/x.db`
+/// and `sqlite:///abs/x.db` all work; the query string is not part of it).
+fn sqlite_path(url: &str) -> PathBuf {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    PathBuf::from(rest.split('?').next().unwrap_or(rest))
+}
+
+/// The URL with `mode=rwc` added unless it sets a mode, so a missing file is
+/// created.
+fn sqlite_url_creating(url: &str) -> String {
+    if url.contains("mode=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// Creates the file's folder and takes an exclusive lock beside the file,
+/// held while migrating: SQLite has no advisory lock of its own, and two
+/// replicas starting at once must not both apply a migration.
+async fn lock_sqlite_file(path: &std::path::Path) -> Result<std::fs::File, OpenError> {
+    let file_error = |path: PathBuf| move |source| OpenError::File { path, source };
+    if let Some(folder) = path.parent().filter(|folder| !folder.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).map_err(file_error(folder.to_owned()))?;
+    }
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".migrate-lock");
+    let lock_path = PathBuf::from(lock_path);
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(file_error(lock_path.clone()))?;
+    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .expect("locking does not panic")
+        .map_err(file_error(lock_path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls() {
+        assert_eq!(sqlite_path("sqlite://data/x.db"), PathBuf::from("data/x.db"));
+        assert_eq!(
+            sqlite_path("sqlite:data/x.db?mode=ro"),
+            PathBuf::from("data/x.db")
+        );
+        assert_eq!(sqlite_path("sqlite:///tmp/x.db"), PathBuf::from("/tmp/x.db"));
+        assert_eq!(sqlite_url_creating("sqlite://x.db"), "sqlite://x.db?mode=rwc");
+        assert_eq!(
+            sqlite_url_creating("sqlite://x.db?cache=shared"),
+            "sqlite://x.db?cache=shared&mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url_creating("sqlite://x.db?mode=ro"),
+            "sqlite://x.db?mode=ro"
+        );
+    }
+}

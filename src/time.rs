@@ -1,0 +1,62 @@
+//! Timestamps: stored as microseconds since the Unix epoch (an integer both
+//! SQLite and PostgreSQL index well), sent as `google.protobuf.Timestamp`.
+
+use prost_types::Timestamp;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Now, in microseconds since the Unix epoch.
+pub fn now_micros() -> i64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the clock is after 1970");
+    i64::try_from(since_epoch.as_micros()).expect("microseconds fit in i64 until year 294247")
+}
+
+/// Microseconds since the epoch as a protobuf timestamp.
+pub fn to_timestamp(micros: i64) -> Timestamp {
+    Timestamp {
+        seconds: micros.div_euclid(1_000_000),
+        nanos: (micros.rem_euclid(1_000_000) * 1_000) as i32,
+    }
+}
+
+/// A protobuf timestamp as microseconds since the epoch, or why it is not one.
+pub fn from_timestamp(timestamp: &Timestamp) -> Result<i64, String> {
+    if !(0..1_000_000_000).contains(&timestamp.nanos) {
+        return Err(format!(
+            "timestamp nanos must be 0 to 999999999, got {}",
+            timestamp.nanos
+        ));
+    }
+    timestamp
+        .seconds
+        .checked_mul(1_000_000)
+        .and_then(|micros| micros.checked_add(i64::from(timestamp.nanos / 1_000)))
+        .ok_or_else(|| format!("timestamp seconds {} is out of range", timestamp.seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_protobuf() {
+        for micros in [0, 1, 1_700_000_000_123_456, -1] {
+            assert_eq!(from_timestamp(&to_timestamp(micros)), Ok(micros));
+        }
+    }
+
+    #[test]
+    fn refuses_out_of_range_timestamps() {
+        let bad_nanos = Timestamp {
+            seconds: 0,
+            nanos: -1,
+        };
+        assert!(from_timestamp(&bad_nanos).is_err());
+        let huge = Timestamp {
+            seconds: i64::MAX,
+            nanos: 0,
+        };
+        assert!(from_timestamp(&huge).is_err());
+    }
+}
