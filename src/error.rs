@@ -65,7 +65,8 @@ fn is_contention(code: &str) -> bool {
     if code.len() == 5 {
         return matches!(code, "40001" | "40P01" | "55P03");
     }
-    code.parse::<u32>().is_ok_and(|sqlite| matches!(sqlite & 0xff, 5 | 6))
+    code.parse::<u32>()
+        .is_ok_and(|sqlite| matches!(sqlite & 0xff, 5 | 6))
 }
 
 /// Whether a store error is a unique-constraint violation.

@@ -1,0 +1,115 @@
+//! Every request is checked, with a message that names the problem.
+
+use super::record;
+use dishpatch::proto::notify::v1 as pb;
+use test_support::{Backend, TestStore};
+use tonic::Code;
+
+#[tokio::test]
+async fn refuses_bad_requests() {
+    let store = TestStore::new(Backend::Sqlite).await;
+    let (_service, mut client) = super::spawn(&store).await;
+
+    let bad_records = [
+        (
+            pb::RecordNotificationRequest {
+                event_id: String::new(),
+                ..record("e", "", "ana")
+            },
+            "event_id is required",
+        ),
+        (
+            pb::RecordNotificationRequest {
+                recipient: " ".into(),
+                ..record("e", "", "ana")
+            },
+            "recipient is required",
+        ),
+        (
+            pb::RecordNotificationRequest {
+                kind: "order placed".into(),
+                ..record("e", "", "ana")
+            },
+            "kind \"order placed\" may hold only",
+        ),
+        (
+            pb::RecordNotificationRequest {
+                message: String::new(),
+                ..record("e", "", "ana")
+            },
+            "message is required",
+        ),
+        (
+            pb::RecordNotificationRequest {
+                message: "m".repeat(1001),
+                ..record("e", "", "ana")
+            },
+            "message must be at most 1000",
+        ),
+        (
+            record("e", "ord_nope", "ana"),
+            "order_id \"ord_nope\" is malformed",
+        ),
+    ];
+    for (request, fragment) in bad_records {
+        let status = client.record_notification(request).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(
+            status.message().contains(fragment),
+            "{:?} should mention {fragment:?}",
+            status.message()
+        );
+    }
+
+    let bad_lists = [
+        (
+            pb::ListNotificationsRequest {
+                page_token: "abc".into(),
+                ..Default::default()
+            },
+            "page_token",
+        ),
+        (
+            pb::ListNotificationsRequest {
+                page_size: 1000,
+                ..Default::default()
+            },
+            "page_size",
+        ),
+        (
+            pb::ListNotificationsRequest {
+                order_id: "x".into(),
+                ..Default::default()
+            },
+            "order_id",
+        ),
+        (
+            pb::ListNotificationsRequest {
+                since: Some(prost_types::Timestamp {
+                    seconds: 0,
+                    nanos: -5,
+                }),
+                ..Default::default()
+            },
+            "since",
+        ),
+    ];
+    for (request, fragment) in bad_lists {
+        let status = client.list_notifications(request).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(
+            status.message().contains(fragment),
+            "{:?} should mention {fragment:?}",
+            status.message()
+        );
+    }
+
+    let status = client
+        .subscribe(pb::SubscribeRequest {
+            order_id: "ord_1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+}

@@ -1,0 +1,285 @@
+//! Restaurants and menus: create, read, list, update, price; on SQLite and
+//! PostgreSQL.
+
+use dishpatch::proto::restaurant::v1::{self as pb, restaurant_service_client::RestaurantServiceClient};
+use test_support::{Backend, TestStore};
+use tonic::{Code, transport::Channel};
+
+async fn create(client: &mut RestaurantServiceClient<Channel>, name: &str, cuisine: &str) -> pb::Restaurant {
+    client
+        .create_restaurant(pb::CreateRestaurantRequest {
+            name: name.into(),
+            cuisine: cuisine.into(),
+            address: "1 Test Street".into(),
+            rating: Some(4.5),
+        })
+        .await
+        .expect("creates")
+        .into_inner()
+}
+
+async fn add_item(
+    client: &mut RestaurantServiceClient<Channel>,
+    restaurant_id: &str,
+    name: &str,
+    price_cents: i64,
+) -> pb::MenuItem {
+    client
+        .add_menu_item(pb::AddMenuItemRequest {
+            restaurant_id: restaurant_id.into(),
+            name: name.into(),
+            description: format!("{name}, freshly made"),
+            price_cents,
+            available: None,
+        })
+        .await
+        .expect("adds")
+        .into_inner()
+}
+
+async fn creates_reads_and_lists_restaurants(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let (_service, mut client) = super::spawn(&store, false).await;
+
+    let created = create(&mut client, "  Casa Pepe ", "Spanish").await;
+    assert_eq!(created.name, "Casa Pepe", "names are trimmed");
+    assert!(created.id.starts_with("rst_"));
+    assert!(created.created_at.is_some());
+
+    let fetched = client
+        .get_restaurant(pb::GetRestaurantRequest {
+            id: created.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(fetched, created);
+
+    create(&mut client, "Sushi Zen", "japanese").await;
+    create(&mut client, "Casa Luna", "spanish").await;
+
+    let spanish = client
+        .list_restaurants(pb::ListRestaurantsRequest {
+            cuisine: "SPANISH".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<_> = spanish.restaurants.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Casa Pepe", "Casa Luna"],
+        "cuisine matches case-insensitively"
+    );
+
+    let search = client
+        .list_restaurants(pb::ListRestaurantsRequest {
+            query: "casa".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(search.restaurants.len(), 2, "text search is case-insensitive");
+
+    let wildcard = client
+        .list_restaurants(pb::ListRestaurantsRequest {
+            query: "%".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        wildcard.restaurants.is_empty(),
+        "LIKE wildcards in a query match literally"
+    );
+}
+
+async fn pages_through_restaurants(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let (_service, mut client) = super::spawn(&store, false).await;
+    for n in 0..7 {
+        create(&mut client, &format!("Diner {n}"), "american").await;
+    }
+
+    let mut seen = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = client
+            .list_restaurants(pb::ListRestaurantsRequest {
+                page_size: 3,
+                page_token: page_token.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.restaurants.len() <= 3);
+        seen.extend(page.restaurants.into_iter().map(|r| r.name));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    let expected: Vec<String> = (0..7).map(|n| format!("Diner {n}")).collect();
+    assert_eq!(seen, expected, "every restaurant once, in creation order");
+}
+
+async fn keeps_a_menu_and_prices_from_it(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let (_service, mut client) = super::spawn(&store, false).await;
+    let restaurant = create(&mut client, "Noodle Bar", "chinese").await;
+    let soup = add_item(&mut client, &restaurant.id, "Wonton Soup", 850).await;
+    let buns = add_item(&mut client, &restaurant.id, "Pork Buns", 600).await;
+    assert!(soup.available, "new items are available unless said otherwise");
+
+    let duplicate = client
+        .add_menu_item(pb::AddMenuItemRequest {
+            restaurant_id: restaurant.id.clone(),
+            name: "Wonton Soup".into(),
+            price_cents: 900,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(duplicate.code(), Code::AlreadyExists, "{duplicate:?}");
+
+    let menu = client
+        .get_menu(pb::GetMenuRequest {
+            restaurant_id: restaurant.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(menu.items, [soup.clone(), buns.clone()]);
+
+    let priced = client
+        .price_items(pb::PriceItemsRequest {
+            restaurant_id: restaurant.id.clone(),
+            items: vec![
+                pb::ItemQuantity {
+                    menu_item_id: buns.id.clone(),
+                    quantity: 3,
+                },
+                pb::ItemQuantity {
+                    menu_item_id: soup.id.clone(),
+                    quantity: 1,
+                },
+            ],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(priced.restaurant_name, "Noodle Bar");
+    assert_eq!(priced.items[0].line_total_cents, 1800);
+    assert_eq!(priced.items[1].name, "Wonton Soup");
+    assert_eq!(priced.total_cents, 2650);
+
+    let repriced = client
+        .update_menu_item(pb::UpdateMenuItemRequest {
+            restaurant_id: restaurant.id.clone(),
+            menu_item_id: soup.id.clone(),
+            price_cents: Some(950),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (repriced.price_cents, repriced.name.as_str()),
+        (950, "Wonton Soup"),
+        "only the price changed"
+    );
+
+    let off_sale = client
+        .update_menu_item(pb::UpdateMenuItemRequest {
+            restaurant_id: restaurant.id.clone(),
+            menu_item_id: soup.id.clone(),
+            available: Some(false),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!off_sale.available);
+
+    let refused = client
+        .price_items(pb::PriceItemsRequest {
+            restaurant_id: restaurant.id.clone(),
+            items: vec![pb::ItemQuantity {
+                menu_item_id: soup.id.clone(),
+                quantity: 1,
+            }],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(refused.message().contains("Wonton Soup"), "{}", refused.message());
+
+    let other = create(&mut client, "Elsewhere", "thai").await;
+    let foreign = client
+        .price_items(pb::PriceItemsRequest {
+            restaurant_id: other.id.clone(),
+            items: vec![pb::ItemQuantity {
+                menu_item_id: buns.id.clone(),
+                quantity: 1,
+            }],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        foreign.code(),
+        Code::NotFound,
+        "another restaurant's item is not on this menu"
+    );
+}
+
+async fn restarting_keeps_every_restaurant(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let (service, mut client) = super::spawn(&store, false).await;
+    let restaurant = create(&mut client, "Persistent Pizza", "italian").await;
+    let item = add_item(&mut client, &restaurant.id, "Slice", 300).await;
+    service.stop().await;
+
+    let (_service, mut client) = super::spawn(&store, false).await;
+    let menu = client
+        .get_menu(pb::GetMenuRequest {
+            restaurant_id: restaurant.id.clone(),
+        })
+        .await
+        .expect("the restaurant survived the restart")
+        .into_inner();
+    assert_eq!(menu.items, [item]);
+}
+
+async fn replicas_see_each_others_writes_at_once(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let (_a, mut a) = super::spawn(&store, false).await;
+    let (_b, mut b) = super::spawn(&store, false).await;
+    for n in 0..5 {
+        let (writer, reader) = if n % 2 == 0 {
+            (&mut a, &mut b)
+        } else {
+            (&mut b, &mut a)
+        };
+        let created = create(writer, &format!("Replica Cafe {n}"), "cafe").await;
+        let read = reader
+            .get_restaurant(pb::GetRestaurantRequest {
+                id: created.id.clone(),
+            })
+            .await
+            .expect("the other replica sees the write")
+            .into_inner();
+        assert_eq!(read, created);
+    }
+}
+
+test_support::on_each_backend!(
+    creates_reads_and_lists_restaurants,
+    pages_through_restaurants,
+    keeps_a_menu_and_prices_from_it,
+    restarting_keeps_every_restaurant,
+    replicas_see_each_others_writes_at_once,
+);

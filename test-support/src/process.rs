@@ -1,0 +1,69 @@
+//! Service binaries run as real OS processes, for what only a process can
+//! show: signals, exit codes, restarts.
+
+use std::{net::SocketAddr, process::ExitStatus, time::Duration};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+/// A running service binary. Killed when dropped.
+#[derive(Debug)]
+pub struct ServiceProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl ServiceProcess {
+    /// Starts `binary` with `args` and waits (at most 30 s) for the line on
+    /// stdout that says where it listens.
+    pub async fn start(binary: &str, args: &[&str]) -> Self {
+        let mut child = Command::new(binary)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|error| panic!("starting {binary}: {error}"));
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("{binary} did not say where it listens within 30 s"))
+            .expect("reading its stdout")
+            .unwrap_or_else(|| panic!("{binary} exited before listening"));
+        let addr = line
+            .rsplit(' ')
+            .next()
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line from {binary}: {line:?}"));
+        Self { child, addr }
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://` and its address, for clients.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Sends SIGTERM, as an orchestrator does to stop a service.
+    pub fn terminate(&self) {
+        let pid = self.child.id().expect("the process is running");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -TERM {pid} failed");
+    }
+
+    /// Waits (at most `limit`) for it to exit.
+    pub async fn wait(&mut self, limit: Duration) -> ExitStatus {
+        tokio::time::timeout(limit, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("the service did not exit within {limit:?}"))
+            .expect("waiting for the service")
+    }
+}
