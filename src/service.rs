@@ -32,6 +32,17 @@ pub enum StartError {
     Prepare(#[from] sqlx::Error),
 }
 
+/// Binds a service's listener (see [`ServiceHost::bind`]).
+pub async fn bind(
+    addr: SocketAddr,
+    service_name: &'static str,
+    drain: std::time::Duration,
+) -> Result<ServiceHost, StartError> {
+    ServiceHost::bind(addr, service_name, drain)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
 /// A service ready to run.
 #[derive(Debug)]
 pub struct ReadyService {

@@ -45,6 +45,42 @@ fn within(field: &str, value: &str, max_chars: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The most lines one order (and so one price request) may have.
+pub const MAX_ORDER_LINES: usize = 50;
+/// The most of one menu item an order line may ask for.
+pub const MAX_QUANTITY: i32 = 99;
+
+/// Checks the lines of an order or price request, given as (menu item id,
+/// quantity) in the request's order: 1 to [`MAX_ORDER_LINES`] lines, each a
+/// well-formed menu item id listed once, with a quantity of 1 to
+/// [`MAX_QUANTITY`]. Errors name the line, as `items[2].quantity`.
+pub fn order_lines<'a>(lines: impl ExactSizeIterator<Item = (&'a str, i32)>) -> Result<(), String> {
+    let count = lines.len();
+    if count == 0 {
+        return Err("items must list at least one menu item".into());
+    }
+    if count > MAX_ORDER_LINES {
+        return Err(format!(
+            "items may list at most {MAX_ORDER_LINES} menu items, got {count}"
+        ));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(count);
+    for (index, (menu_item_id, quantity)) in lines.enumerate() {
+        crate::ids::MENU_ITEM.check(&format!("items[{index}].menu_item_id"), menu_item_id)?;
+        if !(1..=MAX_QUANTITY).contains(&quantity) {
+            return Err(format!(
+                "items[{index}].quantity must be between 1 and {MAX_QUANTITY}, got {quantity}"
+            ));
+        }
+        if !seen.insert(menu_item_id) {
+            return Err(format!(
+                "items[{index}]: menu item {menu_item_id} is listed twice; list it once with the total quantity"
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +105,37 @@ mod tests {
         );
         assert!(optional("note", "bell\u{7}", 20).is_err());
         assert!(optional("note", "far too long", 5).is_err());
+    }
+
+    #[test]
+    fn order_lines_rules() {
+        let item = crate::ids::MENU_ITEM.generate();
+        let lines = |quantities: &[i32]| -> Vec<(&str, i32)> {
+            quantities.iter().map(|&q| (item.as_str(), q)).collect()
+        };
+        assert_eq!(order_lines(lines(&[3]).into_iter()), Ok(()));
+        assert!(
+            order_lines(lines(&[]).into_iter())
+                .unwrap_err()
+                .contains("at least one")
+        );
+        assert!(
+            order_lines(lines(&[0]).into_iter())
+                .unwrap_err()
+                .contains("items[0].quantity")
+        );
+        assert!(
+            order_lines(lines(&[1, 1]).into_iter())
+                .unwrap_err()
+                .contains("items[1]: menu item")
+        );
+        assert!(
+            order_lines([("x", 1)].into_iter())
+                .unwrap_err()
+                .contains("items[0].menu_item_id")
+        );
+        let many: Vec<String> = (0..51).map(|_| crate::ids::MENU_ITEM.generate()).collect();
+        let many = many.iter().map(|id| (id.as_str(), 1));
+        assert!(order_lines(many).unwrap_err().contains("at most 50"));
     }
 }

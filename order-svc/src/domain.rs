@@ -3,16 +3,10 @@
 
 use dishpatch::{
     error::ServiceError,
-    ids::{MENU_ITEM, ORDER, RESTAURANT},
+    ids::{ORDER, RESTAURANT},
     proto::order::v1 as pb,
     validate,
 };
-use std::collections::HashSet;
-
-/// The most lines an order may have.
-const MAX_LINES: usize = 50;
-/// The most of one item a line may ask for.
-const MAX_QUANTITY: i32 = 99;
 
 fn invalid(message: String) -> ServiceError {
     ServiceError::InvalidArgument(message)
@@ -147,7 +141,13 @@ impl NewOrder {
             .check("restaurant_id", &request.restaurant_id)
             .map_err(invalid)?;
         let customer = validate::required("customer", &request.customer, 100).map_err(invalid)?;
-        check_lines(&request.items)?;
+        validate::order_lines(
+            request
+                .items
+                .iter()
+                .map(|line| (line.menu_item_id.as_str(), line.quantity)),
+        )
+        .map_err(invalid)?;
         let optional = |field: &str, value: Option<&str>, max| {
             validate::optional(field, value.unwrap_or_default(), max).map_err(invalid)
         };
@@ -175,37 +175,6 @@ impl NewOrder {
                 placed.menu_item_id == asked.menu_item_id && placed.quantity == asked.quantity
             })
     }
-}
-
-fn check_lines(lines: &[pb::LineRequest]) -> Result<(), ServiceError> {
-    if lines.is_empty() {
-        return Err(invalid("items must list at least one menu item".into()));
-    }
-    if lines.len() > MAX_LINES {
-        return Err(invalid(format!(
-            "items may list at most {MAX_LINES} menu items, got {}",
-            lines.len()
-        )));
-    }
-    let mut seen = HashSet::with_capacity(lines.len());
-    for (index, line) in lines.iter().enumerate() {
-        MENU_ITEM
-            .check(&format!("items[{index}].menu_item_id"), &line.menu_item_id)
-            .map_err(invalid)?;
-        if !(1..=MAX_QUANTITY).contains(&line.quantity) {
-            return Err(invalid(format!(
-                "items[{index}].quantity must be between 1 and {MAX_QUANTITY}, got {}",
-                line.quantity
-            )));
-        }
-        if !seen.insert(line.menu_item_id.as_str()) {
-            return Err(invalid(format!(
-                "items[{index}]: menu item {} is listed twice; list it once with the total quantity",
-                line.menu_item_id
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// A checked status change.
@@ -329,6 +298,7 @@ fn format_cents(cents: i64) -> String {
 mod tests {
     use super::*;
     use OrderStatus::*;
+    use std::collections::HashSet;
 
     #[test]
     fn the_state_machine_allows_exactly_the_documented_moves() {

@@ -19,7 +19,6 @@ use dishpatch::{
         order::v1::order_service_server::{OrderServiceServer, SERVICE_NAME},
         restaurant::v1::restaurant_service_client::RestaurantServiceClient,
     },
-    server::ServiceHost,
     store::{Migrations, Store},
 };
 use std::time::Duration;
@@ -45,12 +44,7 @@ pub async fn build(config: Config) -> Result<ReadyService, StartError> {
     let orders = store::OrderStore::new(store.clone());
     let restaurants = RestaurantServiceClient::new(lazy_channel(&config.restaurant_addr)?);
     let notify = NotifyServiceClient::new(lazy_channel(&config.notify_addr)?);
-    let host = ServiceHost::bind(config.listen, SERVICE_NAME, config.drain)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+    let host = dishpatch::service::bind(config.listen, SERVICE_NAME, config.drain).await?;
 
     let waker = relay::RelayWaker::default();
     let api = grpc::OrderApi {

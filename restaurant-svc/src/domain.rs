@@ -7,14 +7,10 @@ use dishpatch::{
     proto::restaurant::v1 as pb,
     validate,
 };
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// The most a menu item may cost, in cents.
 pub(crate) const MAX_PRICE_CENTS: i64 = 1_000_000;
-/// The most lines one price request (so one order) may have.
-pub(crate) const MAX_LINES: usize = 50;
-/// The most of one item a line may ask for.
-pub(crate) const MAX_QUANTITY: i32 = 99;
 
 fn invalid(message: String) -> ServiceError {
     ServiceError::InvalidArgument(message)
@@ -192,31 +188,12 @@ impl<'a> PriceRequest<'a> {
     pub(crate) fn from_request(request: &'a pb::PriceItemsRequest) -> Result<Self, ServiceError> {
         restaurant_id("restaurant_id", &request.restaurant_id)?;
         let lines = &request.items;
-        if lines.is_empty() {
-            return Err(invalid("items must list at least one menu item".into()));
-        }
-        if lines.len() > MAX_LINES {
-            return Err(invalid(format!(
-                "items may list at most {MAX_LINES} menu items, got {}",
-                lines.len()
-            )));
-        }
-        let mut seen = HashSet::with_capacity(lines.len());
-        for (index, line) in lines.iter().enumerate() {
-            menu_item_id(&format!("items[{index}].menu_item_id"), &line.menu_item_id)?;
-            if !(1..=MAX_QUANTITY).contains(&line.quantity) {
-                return Err(invalid(format!(
-                    "items[{index}].quantity must be between 1 and {MAX_QUANTITY}, got {}",
-                    line.quantity
-                )));
-            }
-            if !seen.insert(line.menu_item_id.as_str()) {
-                return Err(invalid(format!(
-                    "items[{index}]: menu item {} is listed twice; list it once with the total quantity",
-                    line.menu_item_id
-                )));
-            }
-        }
+        validate::order_lines(
+            lines
+                .iter()
+                .map(|line| (line.menu_item_id.as_str(), line.quantity)),
+        )
+        .map_err(invalid)?;
         Ok(Self {
             restaurant_id: &request.restaurant_id,
             lines,

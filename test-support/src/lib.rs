@@ -63,6 +63,23 @@ macro_rules! on_each_backend {
     };
 }
 
+/// Asserts that a call was refused with `code` and a message containing
+/// `fragment`.
+#[track_caller]
+pub fn assert_refused<T: std::fmt::Debug>(
+    result: Result<T, tonic::Status>,
+    code: tonic::Code,
+    fragment: &str,
+) {
+    let status = result.expect_err("the request should be refused");
+    assert_eq!(status.code(), code, "{status:?}");
+    assert!(
+        status.message().contains(fragment),
+        "{:?} should mention {fragment:?}",
+        status.message()
+    );
+}
+
 /// A `grpc.health.v1` client of the service at `url`.
 pub async fn health_client(
     url: String,

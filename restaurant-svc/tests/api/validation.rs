@@ -3,21 +3,11 @@
 //! or INTERNAL.
 
 use dishpatch::proto::restaurant::v1::{self as pb, restaurant_service_client::RestaurantServiceClient};
-use test_support::{Backend, TestStore};
-use tonic::{Code, Status, transport::Channel};
+use test_support::{Backend, TestStore, assert_refused};
+use tonic::{Code, transport::Channel};
 
 const UNKNOWN_RESTAURANT: &str = "rst_00000000000000000000000000000000";
 const UNKNOWN_ITEM: &str = "itm_00000000000000000000000000000000";
-
-fn assert_refused(result: Result<impl std::fmt::Debug, Status>, code: Code, fragment: &str) {
-    let status = result.expect_err("the request should be refused");
-    assert_eq!(status.code(), code, "{status:?}");
-    assert!(
-        status.message().contains(fragment),
-        "{:?} should mention {fragment:?}",
-        status.message()
-    );
-}
 
 fn restaurant(name: &str, cuisine: &str, address: &str, rating: Option<f64>) -> pb::CreateRestaurantRequest {
     pb::CreateRestaurantRequest {
