@@ -1,15 +1,16 @@
 //! With notify-svc down, orders still succeed; when it comes back every
-//! notification arrives, once. On SQLite and PostgreSQL.
+//! notification arrives, once, even if order-svc restarted meanwhile. On
+//! SQLite and PostgreSQL.
 
 use super::{Neighbours, move_to, place};
-use dishpatch::proto::order::v1::OrderStatus;
+use dishpatch::proto::order::v1::{self as pb, OrderStatus};
 use std::{collections::HashSet, time::Duration};
 use test_support::{Backend, eventually};
 
 async fn notifications_wait_out_a_notify_outage(backend: Backend) {
     let mut neighbours = Neighbours::start(backend).await;
     let (restaurant_id, items) = neighbours.menu().await;
-    let (_order_svc, mut orders) = neighbours.order_replica().await;
+    let (order_svc, mut orders) = neighbours.order_replica().await;
     neighbours.stop_notify().await;
 
     let mut order_ids = Vec::new();
@@ -27,6 +28,21 @@ async fn notifications_wait_out_a_notify_outage(backend: Backend) {
     // 3 orders × (customer + restaurant) + 1 move.
     let expected = 7;
 
+    // The replica that wrote the outbox goes away; a new one must deliver it.
+    order_svc.stop().await;
+    let (_order_svc, mut orders) = neighbours.order_replica().await;
+    let first = orders
+        .get_order(pb::GetOrderRequest {
+            id: order_ids[0].clone(),
+        })
+        .await;
+    assert_eq!(
+        first
+            .expect("the order outlived the restart")
+            .into_inner()
+            .status(),
+        OrderStatus::Accepted
+    );
     neighbours.restart_notify().await;
     eventually(
         "every notification delivered after the outage",
