@@ -35,6 +35,19 @@ pub fn from_timestamp(timestamp: &Timestamp) -> Result<i64, String> {
         .ok_or_else(|| format!("timestamp seconds {} is out of range", timestamp.seconds))
 }
 
+/// `base` stretched by a random part of up to `fraction` of it (0.0 to
+/// 1.0), so that peers that failed or started together do not retry or
+/// probe in lockstep.
+pub fn jittered(base: std::time::Duration, fraction: f64) -> std::time::Duration {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded randomly per instance: a cheap random number.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let unit = (random % 10_000) as f64 / 10_000.0;
+    base + base.mul_f64(fraction.clamp(0.0, 1.0) * unit)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +71,14 @@ mod tests {
             nanos: 0,
         };
         assert!(from_timestamp(&huge).is_err());
+    }
+
+    #[test]
+    fn jitter_stays_within_its_fraction() {
+        let base = std::time::Duration::from_millis(100);
+        for _ in 0..100 {
+            let jittered = jittered(base, 0.5);
+            assert!(jittered >= base && jittered <= base.mul_f64(1.5), "{jittered:?}");
+        }
     }
 }

@@ -1,1 +1,126 @@
-//! placeholder
+//! The HTTP/JSON edge of dishpatch: the REST API on port 3000, translated
+//! into gRPC calls balanced over health-probed replica pools.
+//!
+//! - [`pool`]: replica pools: probing, rotation, balancing, ejection, retries.
+//! - [`api`]: routes, JSON shapes, the one error mapping, request ids.
+//! - [`build`] binds the listener and builds the pools; [`Edge::run`]
+//!   probes and serves until shutdown.
+
+pub mod api;
+mod config;
+pub mod pool;
+
+pub use config::Config;
+
+use dishpatch::proto::{
+    notify::v1::notify_service_server::SERVICE_NAME as NOTIFY,
+    order::v1::order_service_server::SERVICE_NAME as ORDER,
+    restaurant::v1::restaurant_service_server::SERVICE_NAME as RESTAURANT,
+};
+use pool::{PoolSettings, ProbeSettings, ReplicaPool, ReplicaSpec, Strategy, Thresholds};
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Why the edge could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The listen address could not be bound.
+    #[error("binding {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// A setting is unusable.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// The edge, bound and ready to run.
+#[derive(Debug)]
+pub struct Edge {
+    listener: TcpListener,
+    pools: api::Pools,
+    router: axum::Router,
+}
+
+/// Builds the replica pools and binds the listener. No replica needs to be
+/// up: until probes find one, its routes answer 503.
+pub async fn build(config: Config) -> Result<Edge, StartError> {
+    let settings = |strategy: Strategy| PoolSettings {
+        strategy,
+        thresholds: Thresholds {
+            rise: config.rise,
+            fall: config.fall,
+        },
+        probe: ProbeSettings {
+            interval: config.probe_interval,
+            timeout: config.probe_timeout,
+        },
+    };
+    let pool = |service, health_name, replicas: &[ReplicaSpec], strategy| {
+        ReplicaPool::new(service, health_name, replicas, settings(strategy)).map_err(StartError::Config)
+    };
+    let pools = api::Pools {
+        restaurants: pool(
+            "restaurant-svc",
+            RESTAURANT,
+            &config.restaurant_replicas,
+            config.restaurant_balance,
+        )?,
+        orders: pool("order-svc", ORDER, &config.order_replicas, config.order_balance)?,
+        notifications: pool(
+            "notify-svc",
+            NOTIFY,
+            &config.notify_replicas,
+            config.notify_balance,
+        )?,
+    };
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let router = api::router(pools.clone(), config.deadline);
+    Ok(Edge {
+        listener,
+        pools,
+        router,
+    })
+}
+
+impl Edge {
+    /// The address the edge listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Probes the replicas and serves until `shutdown`, then finishes the
+    /// requests in flight and stops the probers.
+    pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        let stop_probing = CancellationToken::new();
+        let mut probers = Vec::new();
+        for pool in [
+            &self.pools.restaurants,
+            &self.pools.orders,
+            &self.pools.notifications,
+        ] {
+            probers.extend(pool.spawn_probers(&stop_probing));
+        }
+        tracing::info!(addr = %self.local_addr(), "edge serving");
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+        stop_probing.cancel();
+        for prober in probers {
+            prober.await.ok();
+        }
+        tracing::info!("edge stopped");
+        served
+    }
+}

@@ -54,7 +54,7 @@ impl OutboxRelay {
                     self.poll_interval
                 }
                 Err(error) => {
-                    let wait = jittered(backoff);
+                    let wait = dishpatch::time::jittered(backoff, 0.5);
                     tracing::warn!(%error, retry_in = ?wait, "relaying notifications failed; they stay in the outbox");
                     backoff = (backoff * 2).min(self.max_backoff);
                     wait
@@ -101,13 +101,4 @@ enum RelayError {
     Notify(#[from] tonic::Status),
     #[error("outbox: {0}")]
     Store(#[from] sqlx::Error),
-}
-
-/// `base` plus up to half of it again, so replicas that failed together do
-/// not retry together.
-fn jittered(base: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |now| now.subsec_nanos());
-    base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
 }

@@ -7,6 +7,24 @@ use tokio::{
     process::{Child, Command},
 };
 
+/// The path of a workspace binary (`restaurant-svc`, `edge`, …), built
+/// beside the test executables by `cargo test --workspace`.
+pub fn binary(name: &str) -> String {
+    let test_exe = std::env::current_exe().expect("the test executable's path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let path = test_exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|profile| profile.join(name))
+        .expect("test executables live in target/<profile>/deps");
+    assert!(
+        path.is_file(),
+        "{} is not built: run the tests with `cargo test --workspace`, which builds every binary",
+        path.display()
+    );
+    path.display().to_string()
+}
+
 /// A running service binary. Killed when dropped.
 #[derive(Debug)]
 pub struct ServiceProcess {
@@ -57,6 +75,11 @@ impl ServiceProcess {
             .status()
             .expect("running kill");
         assert!(status.success(), "kill -TERM {pid} failed");
+    }
+
+    /// Sends SIGKILL, as a crash would end it, and reaps it.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.expect("killing the process");
     }
 
     /// Waits (at most `limit`) for it to exit.

@@ -1,0 +1,108 @@
+//! Every failure the REST API answers with, and the one mapping from gRPC
+//! status codes to HTTP. The JSON body (`{"error": {"code", "message",
+//! "requestId"}}`) is written by the request-id middleware, which knows
+//! the request id: see [`super::request_id`].
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header::RETRY_AFTER};
+use tonic::Code;
+
+/// A failed request: an HTTP status, a stable machine-readable code, and a
+/// message a person can act on.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A stable, machine-readable code such as `not_found`.
+    pub code: &'static str,
+    /// What is wrong, for a person.
+    pub message: String,
+    /// The replica that answered, when one did.
+    pub served_by: Option<HeaderValue>,
+}
+
+impl ApiError {
+    /// An error with no replica involved.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            served_by: None,
+        }
+    }
+
+    /// 400: the request is malformed.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_argument", message)
+    }
+
+    /// 404: no such route.
+    pub fn no_route(method: &http::Method, path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no route for {method} {path}"),
+        )
+    }
+}
+
+impl From<tonic::Status> for ApiError {
+    fn from(status: tonic::Status) -> Self {
+        let (http, code) = match status.code() {
+            Code::InvalidArgument | Code::OutOfRange => (StatusCode::BAD_REQUEST, "invalid_argument"),
+            Code::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Code::AlreadyExists => (StatusCode::CONFLICT, "already_exists"),
+            Code::FailedPrecondition => (StatusCode::CONFLICT, "failed_precondition"),
+            Code::Aborted => (StatusCode::CONFLICT, "aborted"),
+            Code::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Code::DeadlineExceeded => (StatusCode::GATEWAY_TIMEOUT, "deadline_exceeded"),
+            Code::ResourceExhausted => (StatusCode::TOO_MANY_REQUESTS, "resource_exhausted"),
+            Code::Cancelled => (StatusCode::SERVICE_UNAVAILABLE, "cancelled"),
+            Code::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            Code::PermissionDenied => (StatusCode::FORBIDDEN, "permission_denied"),
+            Code::Unimplemented => (StatusCode::NOT_IMPLEMENTED, "unimplemented"),
+            Code::Ok | Code::Unknown | Code::Internal | Code::DataLoss => {
+                (StatusCode::BAD_GATEWAY, "upstream_error")
+            }
+        };
+        Self {
+            status: http,
+            code,
+            message: status.message().to_owned(),
+            served_by: status
+                .metadata()
+                .get(crate::pool::SERVED_BY)
+                .and_then(|v| v.to_str().ok()?.parse().ok()),
+        }
+    }
+}
+
+/// The parts of an error the middleware turns into its JSON body.
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorDetails {
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = self.status.into_response();
+        if matches!(
+            self.status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+        ) {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let Some(served_by) = self.served_by {
+            response.headers_mut().insert(crate::pool::SERVED_BY, served_by);
+        }
+        response.extensions_mut().insert(ErrorDetails {
+            code: self.code,
+            message: self.message,
+        });
+        response
+    }
+}

@@ -1,0 +1,54 @@
+//! axum's JSON and query extractors, with their rejections turned into
+//! [`ApiError`]s: 400 naming the field for malformed JSON or a wrong type,
+//! 413 for a body over the limit, 415 for a body that is not JSON.
+
+use super::error::ApiError;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use http::{StatusCode, request::Parts};
+use serde::de::DeserializeOwned;
+
+/// A JSON body.
+#[derive(Debug)]
+pub(crate) struct Json<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(refused(rejection.status(), rejection.body_text())),
+        }
+    }
+}
+
+/// Query parameters.
+#[derive(Debug)]
+pub(crate) struct Query<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(refused(StatusCode::BAD_REQUEST, rejection.body_text())),
+        }
+    }
+}
+
+fn refused(status: StatusCode, message: String) -> ApiError {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(status, "payload_too_large", "the request body is over 64 KiB")
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+            status,
+            "unsupported_media_type",
+            "send the body as JSON, with Content-Type: application/json",
+        ),
+        // axum says 422 for well-formed JSON of the wrong shape; to a client
+        // both are a bad request, and the message names the field.
+        _ => ApiError::bad_request(message),
+    }
+}

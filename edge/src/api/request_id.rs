@@ -1,0 +1,76 @@
+//! Request ids and error bodies: every request gets an id (the caller's
+//! `x-request-id` if it is sensible, else a new one), a tracing span that
+//! carries it, the id in the response, and, for a failed request, the JSON
+//! error body that names it.
+
+use super::error::ErrorDetails;
+use axum::{
+    extract::Request,
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use dishpatch::call::REQUEST_ID_HEADER;
+use http::{HeaderValue, StatusCode};
+use tracing::Instrument;
+
+/// The id of the request being served (a request extension).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub HeaderValue);
+
+/// The middleware: outermost, so every response, errors from any layer
+/// included, carries the id.
+pub async fn assign(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .filter(|id| is_sensible(id.as_bytes()))
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&format!("req_{}", uuid_hex())).expect("hex is a valid header")
+        });
+    request.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!(
+        "http",
+        method = %request.method(),
+        path = request.uri().path(),
+        request_id = id.to_str().unwrap_or_default(),
+    );
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    if let Some(details) = response.extensions_mut().remove::<ErrorDetails>() {
+        response = error_body(response.status(), &details, &id, response);
+    }
+    span.in_scope(
+        || tracing::debug!(status = response.status().as_u16(), elapsed = ?started.elapsed(), "answered"),
+    );
+    response.headers_mut().insert(REQUEST_ID_HEADER, id);
+    response
+}
+
+fn error_body(status: StatusCode, details: &ErrorDetails, id: &HeaderValue, original: Response) -> Response {
+    let body = serde_json::json!({
+        "error": {
+            "code": details.code,
+            "message": details.message,
+            "requestId": id.to_str().unwrap_or_default(),
+        }
+    });
+    let (parts, _) = original.into_parts();
+    let mut response = (status, axum::Json(body)).into_response();
+    for (name, value) in &parts.headers {
+        if name != http::header::CONTENT_TYPE && name != http::header::CONTENT_LENGTH {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    response
+}
+
+/// 1 to 128 visible ASCII characters: anything else is replaced.
+fn is_sensible(id: &[u8]) -> bool {
+    (1..=128).contains(&id.len()) && id.iter().all(|b| b.is_ascii_graphic())
+}
+
+fn uuid_hex() -> String {
+    // A request id only needs to be unique; reuse the id scheme's UUIDs.
+    dishpatch::ids::ORDER.generate()[4..].to_owned()
+}

@@ -1,0 +1,195 @@
+//! Replicas die and come back; clients barely notice.
+
+use super::{Fleet, PROBE_INTERVAL, served_by};
+use reqwest::Method;
+use serde_json::Value;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+use test_support::eventually;
+
+const A_RESTAURANT: &str = "/api/restaurants/rst_000000000000700080005eed00010000";
+
+#[tokio::test]
+async fn killing_a_replica_is_invisible_to_a_reading_client() {
+    let mut fleet = Fleet::start().await;
+    let victim = fleet.restaurants[0].addr();
+    let url = fleet.url(A_RESTAURANT);
+    let (http, stop, killed) = (
+        fleet.http.clone(),
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let (failed_after_kill, served_after_kill) =
+        (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let reader = tokio::spawn({
+        let (stop, killed, failed, served) = (
+            stop.clone(),
+            killed.clone(),
+            failed_after_kill.clone(),
+            served_after_kill.clone(),
+        );
+        async move {
+            while !stop.load(Ordering::Relaxed) {
+                // Was the kill already done when this request started?
+                let after_kill = killed.load(Ordering::SeqCst);
+                let ok = http.get(&url).send().await.is_ok_and(|r| r.status() == 200);
+                if after_kill {
+                    served.fetch_add(1, Ordering::Relaxed);
+                    if !ok {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    });
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    fleet.restaurants[0].kill().await;
+    killed.store(true, Ordering::SeqCst);
+    let killed_at = Instant::now();
+    eventually(
+        "/health to show the killed replica down",
+        PROBE_INTERVAL * 5,
+        || async {
+            let states = fleet.restaurant_states().await;
+            states
+                .iter()
+                .any(|(addr, state)| *addr == victim.to_string() && state == "down")
+                .then_some(())
+        },
+    )
+    .await;
+    let detected_in = killed_at.elapsed();
+
+    // Restart it on its address: it serves again within a few probe intervals.
+    fleet.restaurants[0] = fleet
+        .start_replica("restaurant-svc", &victim.to_string(), "100ms")
+        .await;
+    let restarted_at = Instant::now();
+    eventually(
+        "the restarted replica to serve again",
+        PROBE_INTERVAL * 10,
+        || async {
+            let response = fleet.get(A_RESTAURANT).await;
+            (served_by(&response) == victim.to_string()).then_some(())
+        },
+    )
+    .await;
+    let back_in = restarted_at.elapsed();
+
+    stop.store(true, Ordering::Relaxed);
+    reader.await.unwrap();
+    let (failed, served) = (
+        failed_after_kill.load(Ordering::Relaxed),
+        served_after_kill.load(Ordering::Relaxed),
+    );
+    assert!(served > 20, "the client kept reading: {served}");
+    assert_eq!(
+        failed, 0,
+        "no request started after the kill failed ({served} served); detected in {detected_in:?}, back in {back_in:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_service_with_no_replica_answers_503_fast_and_others_carry_on() {
+    let mut fleet = Fleet::start().await;
+    for replica in &mut fleet.notifications {
+        replica.kill().await;
+    }
+    let started = Instant::now();
+    let response = eventually("notifications to answer 503", Duration::from_secs(5), || async {
+        let response = fleet.get("/api/notifications").await;
+        (response.status() == 503).then_some(response)
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "503 well before the 3 s deadline: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("notify-svc"),
+        "{body}"
+    );
+
+    let quick = Instant::now();
+    assert_eq!(fleet.get("/api/notifications").await.status(), 503);
+    assert!(
+        quick.elapsed() < Duration::from_millis(500),
+        "no waiting once it is known: {:?}",
+        quick.elapsed()
+    );
+    assert_eq!(
+        fleet.get("/api/restaurants").await.status(),
+        200,
+        "restaurant-svc is unaffected"
+    );
+    let (restaurant_id, items) = fleet.menu().await;
+    let order = serde_json::json!({"restaurantId": restaurant_id, "customer": "ana", "items": [{"menuItemId": items[0]["id"], "quantity": 1}]});
+    assert_eq!(
+        fleet.send_json(Method::POST, "/api/orders", order).await.status(),
+        201,
+        "orders go on; notifications wait in the outbox"
+    );
+    let health = fleet.get("/health").await;
+    assert_eq!(health.status(), 503);
+    assert_eq!(
+        health.json::<Value>().await.unwrap()["services"]["notify-svc"]["healthy"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn the_edge_starts_before_its_replicas() {
+    let fleet = Fleet::start().await;
+    // A second edge pointed at replicas that are not up yet.
+    let store = tempfile::tempdir().unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = edge::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        restaurant_replicas: vec![free.to_string().parse().unwrap()],
+        order_replicas: vec![fleet.orders[0].addr().to_string().parse().unwrap()],
+        notify_replicas: vec![fleet.notifications[0].addr().to_string().parse().unwrap()],
+        restaurant_balance: edge::pool::Strategy::RoundRobin,
+        order_balance: edge::pool::Strategy::RoundRobin,
+        notify_balance: edge::pool::Strategy::RoundRobin,
+        probe_interval: PROBE_INTERVAL,
+        probe_timeout: Duration::from_millis(500),
+        rise: 2,
+        fall: 2,
+        deadline: Duration::from_secs(3),
+    };
+    let edge = edge::build(config).await.unwrap();
+    let url = format!("http://{}/api/restaurants", edge.local_addr());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(edge.run(shutdown.clone()));
+    assert_eq!(
+        fleet.http.get(&url).send().await.unwrap().status(),
+        503,
+        "no replica yet"
+    );
+
+    let url_db = format!("sqlite://{}/restaurant.db", store.path().display());
+    let args = ["--listen", &free.to_string(), "--database-url", &url_db];
+    let _late =
+        test_support::process::ServiceProcess::start(&test_support::process::binary("restaurant-svc"), &args)
+            .await;
+    eventually(
+        "the late replica to be picked up",
+        PROBE_INTERVAL * 10,
+        || async { (fleet.http.get(&url).send().await.unwrap().status() == 200).then_some(()) },
+    )
+    .await;
+    shutdown.cancel();
+}

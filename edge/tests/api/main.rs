@@ -1,0 +1,220 @@
+//! The edge's integration tests: real service replicas as OS processes (two
+//! of each, sharing a SQLite file per service), the edge in front on
+//! 127.0.0.1:0, and a real HTTP client.
+
+mod balancing;
+mod errors;
+mod failover;
+mod routes;
+
+use edge::pool::{ReplicaSpec, Strategy};
+use serde_json::Value;
+use std::{net::SocketAddr, time::Duration};
+use test_support::{
+    eventually,
+    process::{ServiceProcess, binary},
+};
+use tokio_util::sync::CancellationToken;
+
+const PROBE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Replicas of the three services and an edge in front of them.
+struct Fleet {
+    store: tempfile::TempDir,
+    restaurants: Vec<ServiceProcess>,
+    orders: Vec<ServiceProcess>,
+    notifications: Vec<ServiceProcess>,
+    edge_addr: SocketAddr,
+    edge_shutdown: CancellationToken,
+    http: reqwest::Client,
+}
+
+/// How a test wants its fleet.
+struct FleetOptions {
+    replicas: usize,
+    restaurant_balance: Strategy,
+    /// Weights of the restaurant replicas, for weighted balancing.
+    restaurant_weights: Vec<u32>,
+    /// How long a replica drains on SIGTERM.
+    drain: &'static str,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        Self {
+            replicas: 2,
+            restaurant_balance: Strategy::RoundRobin,
+            restaurant_weights: vec![],
+            drain: "100ms",
+        }
+    }
+}
+
+impl Fleet {
+    async fn start() -> Self {
+        Self::start_with(FleetOptions::default()).await
+    }
+
+    async fn start_with(options: FleetOptions) -> Self {
+        let store = tempfile::tempdir().unwrap();
+        let mut fleet = Self {
+            restaurants: Vec::new(),
+            orders: Vec::new(),
+            notifications: Vec::new(),
+            edge_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            edge_shutdown: CancellationToken::new(),
+            http: reqwest::Client::new(),
+            store,
+        };
+        for _ in 0..options.replicas {
+            let restaurant = fleet
+                .start_replica("restaurant-svc", "127.0.0.1:0", options.drain)
+                .await;
+            fleet.restaurants.push(restaurant);
+            let notify = fleet
+                .start_replica("notify-svc", "127.0.0.1:0", options.drain)
+                .await;
+            fleet.notifications.push(notify);
+        }
+        for _ in 0..options.replicas {
+            let order = fleet
+                .start_replica("order-svc", "127.0.0.1:0", options.drain)
+                .await;
+            fleet.orders.push(order);
+        }
+
+        let specs = |replicas: &[ServiceProcess], weights: &[u32]| -> Vec<ReplicaSpec> {
+            replicas
+                .iter()
+                .enumerate()
+                .map(|(i, r)| ReplicaSpec {
+                    addr: r.addr().to_string(),
+                    weight: weights.get(i).copied().unwrap_or(1),
+                })
+                .collect()
+        };
+        let config = edge::Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            restaurant_replicas: specs(&fleet.restaurants, &options.restaurant_weights),
+            order_replicas: specs(&fleet.orders, &[]),
+            notify_replicas: specs(&fleet.notifications, &[]),
+            restaurant_balance: options.restaurant_balance,
+            order_balance: Strategy::RoundRobin,
+            notify_balance: Strategy::RoundRobin,
+            probe_interval: PROBE_INTERVAL,
+            probe_timeout: Duration::from_millis(500),
+            rise: 2,
+            fall: 2,
+            deadline: Duration::from_secs(3),
+        };
+        let edge = edge::build(config).await.expect("the edge builds");
+        fleet.edge_addr = edge.local_addr();
+        tokio::spawn(edge.run(fleet.edge_shutdown.clone()));
+        fleet.wait_until_healthy().await;
+        fleet
+    }
+
+    /// Starts a replica of `service` listening on `listen`, on the fleet's
+    /// store for that service.
+    async fn start_replica(&self, service: &str, listen: &str, drain: &str) -> ServiceProcess {
+        let name = service.trim_end_matches("-svc");
+        let url = format!("sqlite://{}/{name}.db", self.store.path().display());
+        let mut args = vec!["--listen", listen, "--database-url", &url, "--drain", drain];
+        let (restaurant, notify);
+        if service == "order-svc" {
+            restaurant = self.restaurants[0].addr().to_string();
+            notify = self.notifications[0].addr().to_string();
+            args.extend(["--restaurant-addr", &restaurant, "--notify-addr", &notify]);
+            args.extend(["--relay-poll-interval", "50ms", "--relay-max-backoff", "200ms"]);
+        }
+        if service == "notify-svc" {
+            args.extend(["--poll-interval", "50ms"]);
+        }
+        ServiceProcess::start(&binary(service), &args).await
+    }
+
+    async fn wait_until_healthy(&self) {
+        eventually(
+            "the edge to find every service healthy",
+            Duration::from_secs(15),
+            || async { (self.get("/health").await.status() == 200).then_some(()) },
+        )
+        .await;
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.edge_addr)
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("the edge answers")
+    }
+
+    async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    async fn send_json(&self, method: reqwest::Method, path: &str, body: Value) -> reqwest::Response {
+        self.http
+            .request(method, self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("the edge answers")
+    }
+
+    /// The `restaurant-svc` replica states in `/health`, by address.
+    async fn restaurant_states(&self) -> Vec<(String, String)> {
+        let health: Value = self.get("/health").await.json().await.unwrap();
+        health["services"]["restaurant-svc"]["replicas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["addr"].as_str().unwrap().to_owned(),
+                    r["state"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// The first seeded restaurant's id and its first two available items.
+    async fn menu(&self) -> (String, Vec<Value>) {
+        let listed = self.get_json("/api/restaurants?cuisine=japanese").await;
+        let id = listed["restaurants"][0]["id"].as_str().unwrap().to_owned();
+        let menu = self.get_json(&format!("/api/restaurants/{id}/menu")).await;
+        let items = menu["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["available"] == true)
+            .take(2)
+            .cloned()
+            .collect();
+        (id, items)
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        self.edge_shutdown.cancel();
+    }
+}
+
+/// The replica that served a response.
+fn served_by(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("x-served-by")
+        .expect("x-served-by is set")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
