@@ -99,8 +99,24 @@ where
     C: clap::Parser,
     F: Future<Output = Result<ReadyService, StartError>>,
 {
+    main_from(name, std::env::args_os(), build).await
+}
+
+/// [`main`] with the command line given: `args` starts with the program
+/// name, as `std::env::args_os` does.
+pub async fn main_from<C, F, I, T>(
+    name: &str,
+    args: I,
+    build: impl FnOnce(C) -> F,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    C: clap::Parser,
+    F: Future<Output = Result<ReadyService, StartError>>,
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     crate::telemetry::init();
-    let config = C::parse();
+    let config = C::parse_from(args);
     let shutdown = crate::shutdown::on_signal()?;
     let service = build(config).await?;
     println!("{name} listening on {}", service.local_addr());

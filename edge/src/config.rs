@@ -61,12 +61,12 @@ pub struct Config {
     pub probe_timeout: Duration,
 
     /// Successful probes in a row that bring a failed replica back.
-    #[arg(long, env = "PROBE_RISE", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10))]
+    #[arg(long = "probe-rise", env = "PROBE_RISE", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub rise: u32,
 
     /// Failed probes in a row that take a replica out of rotation (a failed
     /// call, or NOT_SERVING, takes it out at once).
-    #[arg(long, env = "PROBE_FALL", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10))]
+    #[arg(long = "probe-fall", env = "PROBE_FALL", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub fall: u32,
 
     /// Deadline of each request, sent to the services as grpc-timeout.

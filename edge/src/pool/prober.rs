@@ -15,6 +15,9 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
+/// The longest wait between probes of a replica out of rotation.
+const OUT_OF_ROTATION_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How often and how patiently to probe.
 #[derive(Debug, Clone, Copy)]
 pub struct ProbeSettings {
@@ -34,16 +37,24 @@ pub(crate) async fn probe(
     let mut client = HealthClient::new(replica.channel());
     let service = pool.shared.health_name.to_owned();
     let mut watch_supported = true;
-    // After a watch ends, look again at once (but not twice in a row, so a
-    // watch that keeps ending cannot spin): a replica that went away fails
-    // twice quickly, one that restarted comes back quickly.
-    let mut look_again_now = false;
+    // Look at once on start, and again at once after a watch ends (but not
+    // twice in a row, so a watch that keeps ending cannot spin): a replica
+    // that went away fails twice quickly, one that restarted comes back
+    // quickly.
+    let mut look_again_now = true;
     loop {
         let looking_again = std::mem::take(&mut look_again_now);
         if !looking_again {
+            // A replica out of rotation is looked at more often, so one that
+            // starts (or returns) is served soon.
+            let wait = if replica.health().in_rotation {
+                settings.interval
+            } else {
+                settings.interval.min(OUT_OF_ROTATION_INTERVAL)
+            };
             tokio::select! {
                 () = stop.cancelled() => return,
-                () = tokio::time::sleep(dishpatch::time::jittered(settings.interval, 0.2)) => {}
+                () = tokio::time::sleep(dishpatch::time::jittered(wait, 0.2)) => {}
             }
         }
         let request = HealthCheckRequest {

@@ -1,0 +1,106 @@
+//! `stack`: the whole of dishpatch on one machine. `cargo run --release`
+//! from the repository root runs it: the edge on port 3000 and replicas of
+//! every service, each its own OS process, supervised.
+//!
+//! Every process is this same binary run as `stack serve <part> …`, so one
+//! build holds everything and nothing depends on other binaries being built.
+
+mod plan;
+mod supervisor;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::{ffi::OsString, net::SocketAddr, path::PathBuf};
+
+/// Starts the dishpatch stack: the edge and replicas of every service, each
+/// its own process, restarted if it crashes, all stopped on Ctrl-C or SIGTERM.
+#[derive(Debug, Parser)]
+#[command(name = "stack", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs one part of the stack in this process, with that part's own
+    /// flags (see `stack serve <part> --help`). The launcher starts every
+    /// replica this way.
+    Serve {
+        /// Which part.
+        #[arg(value_enum)]
+        part: Part,
+        /// The part's flags.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+}
+
+/// A part of the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Part {
+    Edge,
+    RestaurantSvc,
+    OrderSvc,
+    NotifySvc,
+}
+
+impl Part {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Edge => "edge",
+            Self::RestaurantSvc => "restaurant-svc",
+            Self::OrderSvc => "order-svc",
+            Self::NotifySvc => "notify-svc",
+        }
+    }
+}
+
+/// How to lay out the stack.
+#[derive(Debug, Clone, clap::Args)]
+struct RunArgs {
+    /// Replicas of each service.
+    #[arg(long, env = "REPLICAS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+    replicas: u16,
+
+    /// Address the edge serves HTTP on. Use 0.0.0.0:3000 to accept other
+    /// machines.
+    #[arg(long, env = "EDGE_LISTEN", default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+
+    /// Port of the first restaurant-svc replica; order-svc and notify-svc
+    /// take the next two, and further replicas the next free ports after
+    /// them. 0 gives every replica any free port.
+    #[arg(long, env = "SERVICE_PORT", default_value_t = 50051)]
+    service_port: u16,
+
+    /// Folder of the services' SQLite files (created if missing).
+    #[arg(long, env = "DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    match cli.command {
+        Some(Command::Serve { part, args }) => {
+            let args = std::iter::once(OsString::from(part.name())).chain(args);
+            runtime.block_on(async {
+                match part {
+                    Part::Edge => edge::main_from(args).await,
+                    Part::RestaurantSvc => {
+                        dishpatch::service::main_from(part.name(), args, restaurant_svc::build).await
+                    }
+                    Part::OrderSvc => {
+                        dishpatch::service::main_from(part.name(), args, order_svc::build).await
+                    }
+                    Part::NotifySvc => {
+                        dishpatch::service::main_from(part.name(), args, notify_svc::build).await
+                    }
+                }
+            })
+        }
+        None => runtime.block_on(supervisor::run_stack(plan::Plan::new(&cli.run)?)),
+    }
+}
