@@ -161,7 +161,7 @@ fn request_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
         .get(REQUEST_ID_HEADER)
         .and_then(|value| value.to_str().ok())
         .unwrap_or("");
-    tracing::info_span!("grpc", method = request.uri().path(), request_id)
+    tracing::info_span!("grpc", method = request.uri().path(), request_id = %request_id)
 }
 
 /// tonic-health's service, except that `Watch` streams end when the drain is

@@ -1,7 +1,12 @@
 //! Service binaries run as real OS processes, for what only a process can
 //! show: signals, exit codes, restarts.
 
-use std::{net::SocketAddr, process::ExitStatus, time::Duration};
+use std::{
+    net::SocketAddr,
+    process::ExitStatus,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::{Child, Command},
@@ -25,11 +30,13 @@ pub fn binary(name: &str) -> String {
     path.display().to_string()
 }
 
-/// A running service binary. Killed when dropped.
+/// A running service binary. Killed when dropped; its log (stderr) is kept,
+/// and printed if the test is failing.
 #[derive(Debug)]
 pub struct ServiceProcess {
     child: Child,
     addr: SocketAddr,
+    log: Arc<Mutex<String>>,
 }
 
 impl ServiceProcess {
@@ -40,9 +47,22 @@ impl ServiceProcess {
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|error| panic!("starting {binary}: {error}"));
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut log_lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
+        tokio::spawn({
+            let log = log.clone();
+            async move {
+                while let Ok(Some(line)) = log_lines.next_line().await {
+                    let mut log = log.lock().expect("log lock");
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            }
+        });
         let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
         let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
             .await
@@ -54,7 +74,12 @@ impl ServiceProcess {
             .next()
             .and_then(|addr| addr.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line from {binary}: {line:?}"));
-        Self { child, addr }
+        Self { child, addr, log }
+    }
+
+    /// What it has logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log lock").clone()
     }
 
     /// The address it listens on.
@@ -88,5 +113,13 @@ impl ServiceProcess {
             .await
             .unwrap_or_else(|_| panic!("the service did not exit within {limit:?}"))
             .expect("waiting for the service")
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- log of the service on {} ---\n{}", self.addr, self.log());
+        }
     }
 }

@@ -33,7 +33,7 @@ pub async fn assign(mut request: Request, next: Next) -> Response {
         "http",
         method = %request.method(),
         path = request.uri().path(),
-        request_id = id.to_str().unwrap_or_default(),
+        request_id = %id.to_str().unwrap_or_default(),
     );
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;

@@ -279,3 +279,29 @@ async fn request_ids_are_kept_or_made() {
         "an unreasonable id is replaced"
     );
 }
+
+#[tokio::test]
+async fn the_request_id_reaches_the_service_logs() {
+    let fleet = Fleet::start().await;
+    let created = fleet
+        .http
+        .post(fleet.url("/api/restaurants"))
+        .header("x-request-id", "trace-logs-42")
+        .json(&json!({"name": "Traced Tacos", "cuisine": "mexican", "address": "4 Log Lane"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let replica = super::served_by(&created);
+    let process = fleet
+        .restaurants
+        .iter()
+        .find(|r| r.addr().to_string() == replica)
+        .expect("a fleet replica served it");
+    let log = process.log();
+    let line = log
+        .lines()
+        .find(|line| line.contains("restaurant created"))
+        .unwrap_or_else(|| panic!("no creation logged:\n{log}"));
+    assert!(line.contains("request_id=trace-logs-42"), "{line}");
+}

@@ -150,30 +150,15 @@ async fn a_service_with_no_replica_answers_503_fast_and_others_carry_on() {
 #[tokio::test]
 async fn the_edge_starts_before_its_replicas() {
     let fleet = Fleet::start().await;
-    // A second edge pointed at replicas that are not up yet.
+    // A second edge, whose restaurant-svc replica is not up yet.
     let store = tempfile::tempdir().unwrap();
     let free = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    let config = edge::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        restaurant_replicas: vec![free.to_string().parse().unwrap()],
-        order_replicas: vec![fleet.orders[0].addr().to_string().parse().unwrap()],
-        notify_replicas: vec![fleet.notifications[0].addr().to_string().parse().unwrap()],
-        restaurant_balance: edge::pool::Strategy::RoundRobin,
-        order_balance: edge::pool::Strategy::RoundRobin,
-        notify_balance: edge::pool::Strategy::RoundRobin,
-        probe_interval: PROBE_INTERVAL,
-        probe_timeout: Duration::from_millis(500),
-        rise: 2,
-        fall: 2,
-        deadline: Duration::from_secs(3),
-    };
-    let edge = edge::build(config).await.unwrap();
-    let url = format!("http://{}/api/restaurants", edge.local_addr());
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(edge.run(shutdown.clone()));
+    let mut config = fleet.edge_config();
+    config.restaurant_replicas = vec![free.to_string().parse().unwrap()];
+    let url = format!("{}/api/restaurants", fleet.extra_edge(config).await);
     assert_eq!(
         fleet.http.get(&url).send().await.unwrap().status(),
         503,
@@ -191,5 +176,37 @@ async fn the_edge_starts_before_its_replicas() {
         || async { (fleet.http.get(&url).send().await.unwrap().status() == 200).then_some(()) },
     )
     .await;
-    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn a_passed_deadline_is_504() {
+    let fleet = Fleet::start().await;
+    let mut config = fleet.edge_config();
+    config.deadline = Duration::from_micros(1);
+    let base = fleet.extra_edge(config).await;
+    eventually(
+        "the short-deadline edge to see its replicas",
+        Duration::from_secs(5),
+        || async {
+            let health = fleet.http.get(format!("{base}/health")).send().await.ok()?;
+            (health.status() == 200).then_some(())
+        },
+    )
+    .await;
+    let response = fleet
+        .http
+        .get(format!("{base}/api/restaurants"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 504);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "deadline_exceeded", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("restaurant-svc"),
+        "{body}"
+    );
 }

@@ -5,6 +5,7 @@
 mod balancing;
 mod errors;
 mod failover;
+mod probing;
 mod routes;
 
 use edge::pool::{ReplicaSpec, Strategy};
@@ -83,22 +84,40 @@ impl Fleet {
             fleet.orders.push(order);
         }
 
-        let specs = |replicas: &[ServiceProcess], weights: &[u32]| -> Vec<ReplicaSpec> {
+        let mut config = fleet.edge_config();
+        config.restaurant_balance = options.restaurant_balance;
+        for (spec, weight) in config
+            .restaurant_replicas
+            .iter_mut()
+            .zip(options.restaurant_weights)
+        {
+            spec.weight = weight;
+        }
+        let edge = edge::build(config).await.expect("the edge builds");
+        fleet.edge_addr = edge.local_addr();
+        tokio::spawn(edge.run(fleet.edge_shutdown.clone()));
+        fleet.wait_until_healthy().await;
+        fleet
+    }
+
+    /// An edge's settings for this fleet's replicas: round-robin, probes
+    /// every 100 ms, a 3 s deadline.
+    fn edge_config(&self) -> edge::Config {
+        let specs = |replicas: &[ServiceProcess]| -> Vec<ReplicaSpec> {
             replicas
                 .iter()
-                .enumerate()
-                .map(|(i, r)| ReplicaSpec {
+                .map(|r| ReplicaSpec {
                     addr: r.addr().to_string(),
-                    weight: weights.get(i).copied().unwrap_or(1),
+                    weight: 1,
                 })
                 .collect()
         };
-        let config = edge::Config {
+        edge::Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            restaurant_replicas: specs(&fleet.restaurants, &options.restaurant_weights),
-            order_replicas: specs(&fleet.orders, &[]),
-            notify_replicas: specs(&fleet.notifications, &[]),
-            restaurant_balance: options.restaurant_balance,
+            restaurant_replicas: specs(&self.restaurants),
+            order_replicas: specs(&self.orders),
+            notify_replicas: specs(&self.notifications),
+            restaurant_balance: Strategy::RoundRobin,
             order_balance: Strategy::RoundRobin,
             notify_balance: Strategy::RoundRobin,
             probe_interval: PROBE_INTERVAL,
@@ -106,12 +125,16 @@ impl Fleet {
             rise: 2,
             fall: 2,
             deadline: Duration::from_secs(3),
-        };
+        }
+    }
+
+    /// Runs another edge with `config` until the fleet is dropped; returns
+    /// its base URL.
+    async fn extra_edge(&self, config: edge::Config) -> String {
         let edge = edge::build(config).await.expect("the edge builds");
-        fleet.edge_addr = edge.local_addr();
-        tokio::spawn(edge.run(fleet.edge_shutdown.clone()));
-        fleet.wait_until_healthy().await;
-        fleet
+        let base = format!("http://{}", edge.local_addr());
+        tokio::spawn(edge.run(self.edge_shutdown.clone()));
+        base
     }
 
     /// Starts a replica of `service` listening on `listen`, on the fleet's
