@@ -38,6 +38,12 @@ impl CallContext {
         }
     }
 
+    /// When a downstream call made for this one must be done: the caller's
+    /// deadline, or `default` from now when the caller set none.
+    pub fn deadline(&self, default: Duration) -> tokio::time::Instant {
+        tokio::time::Instant::from_std(self.deadline.unwrap_or_else(|| Instant::now() + default))
+    }
+
     /// A request for a downstream call made on behalf of this one: the same
     /// request id, and a timeout of what remains of the deadline (or
     /// `default_timeout` when the caller set none). DEADLINE_EXCEEDED when

@@ -1,6 +1,8 @@
 //! dishpatch's contracts and the small runtime every dishpatch binary shares.
 //!
 //! - [`proto`]: the generated gRPC contracts and their descriptor set.
+//! - [`pool`]: a balanced, health-probed pool of replicas of a service,
+//!   for the edge and for services calling services.
 //! - [`server`]: serve a tonic service with `grpc.health.v1`, server
 //!   reflection and a graceful, draining shutdown.
 //! - [`shutdown`], [`telemetry`]: signals and tracing for binaries.
@@ -19,6 +21,7 @@ pub mod call;
 pub mod error;
 pub mod ids;
 pub mod page;
+pub mod pool;
 pub mod proto;
 pub mod server;
 #[cfg(feature = "store")]

@@ -1,6 +1,6 @@
 //! The edge's settings: flags, each with an environment fallback.
 
-use crate::pool::{ReplicaSpec, Strategy};
+use dishpatch::pool::{ReplicaSpec, Strategy};
 use std::{net::SocketAddr, time::Duration};
 
 /// edge: dishpatch's REST API on port 3000, over balanced gRPC replicas.

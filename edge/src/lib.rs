@@ -1,23 +1,22 @@
 //! The HTTP/JSON edge of dishpatch: the REST API on port 3000, translated
-//! into gRPC calls balanced over health-probed replica pools.
+//! into gRPC calls balanced over health-probed replica pools
+//! ([`dishpatch::pool`]).
 //!
-//! - [`pool`]: replica pools: probing, rotation, balancing, ejection, retries.
 //! - [`api`]: routes, JSON shapes, the one error mapping, request ids.
 //! - [`build`] binds the listener and builds the pools; [`Edge::run`]
 //!   probes and serves until shutdown.
 
 pub mod api;
 mod config;
-pub mod pool;
 
 pub use config::Config;
 
+use dishpatch::pool::{PoolSettings, ProbeSettings, ReplicaPool, ReplicaSpec, Strategy, Thresholds};
 use dishpatch::proto::{
     notify::v1::notify_service_server::SERVICE_NAME as NOTIFY,
     order::v1::order_service_server::SERVICE_NAME as ORDER,
     restaurant::v1::restaurant_service_server::SERVICE_NAME as RESTAURANT,
 };
-use pool::{PoolSettings, ProbeSettings, ReplicaPool, ReplicaSpec, Strategy, Thresholds};
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;

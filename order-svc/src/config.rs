@@ -1,5 +1,6 @@
 //! order-svc's settings: flags, each with an environment fallback.
 
+use dishpatch::pool::ReplicaSpec;
 use std::{net::SocketAddr, time::Duration};
 
 /// order-svc: orders and their life cycle, over gRPC.
@@ -16,15 +17,30 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/order.db")]
     pub database_url: String,
 
-    /// restaurant-svc's gRPC address, which prices orders (host:port or
-    /// http://host:port).
-    #[arg(long, env = "RESTAURANT_ADDR", default_value = "http://127.0.0.1:50051")]
-    pub restaurant_addr: String,
+    /// restaurant-svc replicas, which price orders: host:port, comma
+    /// separated. Calls are balanced over the healthy ones.
+    #[arg(
+        long,
+        env = "RESTAURANT_ADDR",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:50051"
+    )]
+    pub restaurant_addr: Vec<ReplicaSpec>,
 
-    /// notify-svc's gRPC address, where the outbox relay delivers
-    /// notifications (host:port or http://host:port).
-    #[arg(long, env = "NOTIFY_ADDR", default_value = "http://127.0.0.1:50053")]
-    pub notify_addr: String,
+    /// notify-svc replicas, where the outbox relay delivers notifications:
+    /// host:port, comma separated.
+    #[arg(
+        long,
+        env = "NOTIFY_ADDR",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:50053"
+    )]
+    pub notify_addr: Vec<ReplicaSpec>,
+
+    /// Time between health probes of each restaurant-svc and notify-svc
+    /// replica (e.g. 2s). A failed call takes a replica out at once.
+    #[arg(long, env = "PROBE_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub probe_interval: Duration,
 
     /// Time allowed for a call to another service when the caller set no
     /// deadline (e.g. 3s).

@@ -9,6 +9,7 @@ use crate::{
 use dishpatch::{
     call::CallContext,
     error::ServiceError,
+    pool::{CallKind, ReplicaPool},
     proto::{
         order::v1::{self as pb, order_service_server::OrderService},
         restaurant::v1::{
@@ -17,7 +18,7 @@ use dishpatch::{
     },
 };
 use std::time::Duration;
-use tonic::{Code, Request, Response, Status, transport::Channel};
+use tonic::{Code, Request, Response, Status};
 
 /// How often a status change is retried when another call moved the same
 /// order between our read and our write.
@@ -27,7 +28,7 @@ const MOVE_ATTEMPTS: usize = 3;
 #[derive(Debug, Clone)]
 pub(crate) struct OrderApi {
     pub(crate) store: OrderStore,
-    pub(crate) restaurants: RestaurantServiceClient<Channel>,
+    pub(crate) restaurants: ReplicaPool,
     pub(crate) relay: RelayWaker,
     pub(crate) downstream_timeout: Duration,
 }
@@ -50,11 +51,17 @@ impl OrderApi {
                 })
                 .collect(),
         };
-        let request = context
-            .downstream(request, self.downstream_timeout)
-            .map_err(ServiceError::Downstream)?;
-        let mut restaurants = self.restaurants.clone();
-        match restaurants.price_items(request).await {
+        // Pricing changes nothing: the pool may retry it on another replica.
+        let deadline = context.deadline(self.downstream_timeout);
+        let priced = self
+            .restaurants
+            .call(CallKind::Idempotent, deadline, |timeout| {
+                let mut client = RestaurantServiceClient::new(self.restaurants.clone());
+                let request = context.downstream(request.clone(), timeout);
+                async move { client.price_items(request?).await }
+            })
+            .await;
+        match priced {
             Ok(priced) => Ok(priced.into_inner()),
             // The client's own mistakes, told as restaurant-svc told them.
             Err(status)

@@ -14,15 +14,16 @@ pub use config::Config;
 pub use dishpatch::service::{ReadyService, StartError};
 
 use dishpatch::{
+    pool::{PoolSettings, ProbeSettings, ReplicaPool, Strategy, Thresholds},
     proto::{
-        notify::v1::notify_service_client::NotifyServiceClient,
+        notify::v1::notify_service_server::SERVICE_NAME as NOTIFY_SERVICE,
         order::v1::order_service_server::{OrderServiceServer, SERVICE_NAME},
-        restaurant::v1::restaurant_service_client::RestaurantServiceClient,
+        restaurant::v1::restaurant_service_server::SERVICE_NAME as RESTAURANT_SERVICE,
     },
     store::{Migrations, Store},
 };
 use std::time::Duration;
-use tonic::{service::Routes, transport::Endpoint};
+use tonic::service::Routes;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -33,29 +34,45 @@ pub const MIGRATIONS: Migrations = Migrations {
     postgres: &POSTGRES_MIGRATIONS,
 };
 
-/// How long connecting to another service may take.
+/// How long connecting to (or probing) another service may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Opens the store, builds the downstream clients and binds the listener:
-/// the returned service is ready to run. Downstream services need not be up
-/// yet: clients connect on first use.
+/// Opens the store, builds the pools of restaurant-svc and notify-svc
+/// replicas and binds the listener: the returned service is ready to run.
+/// Downstream services need not be up yet: their pools pick them up as they
+/// answer health probes.
 pub async fn build(config: Config) -> Result<ReadyService, StartError> {
     let store = Store::open(&config.database_url, &MIGRATIONS).await?;
     let orders = store::OrderStore::new(store.clone());
-    let restaurants = RestaurantServiceClient::new(lazy_channel(&config.restaurant_addr)?);
-    let notify = NotifyServiceClient::new(lazy_channel(&config.notify_addr)?);
+    let settings = PoolSettings {
+        strategy: Strategy::RoundRobin,
+        thresholds: Thresholds { rise: 2, fall: 2 },
+        probe: ProbeSettings {
+            interval: config.probe_interval,
+            timeout: CONNECT_TIMEOUT,
+        },
+    };
+    let restaurants = ReplicaPool::new(
+        "restaurant-svc",
+        RESTAURANT_SERVICE,
+        &config.restaurant_addr,
+        settings,
+    )
+    .map_err(StartError::Config)?;
+    let notify = ReplicaPool::new("notify-svc", NOTIFY_SERVICE, &config.notify_addr, settings)
+        .map_err(StartError::Config)?;
     let host = dishpatch::service::bind(config.listen, SERVICE_NAME, config.drain).await?;
 
     let waker = relay::RelayWaker::default();
     let api = grpc::OrderApi {
         store: orders.clone(),
-        restaurants,
+        restaurants: restaurants.clone(),
         relay: waker.clone(),
         downstream_timeout: config.downstream_timeout,
     };
     let relay = relay::OutboxRelay {
         store: orders,
-        notify,
+        notify: notify.clone(),
         waker,
         poll_interval: config.relay_poll_interval,
         max_backoff: config.relay_max_backoff,
@@ -63,21 +80,16 @@ pub async fn build(config: Config) -> Result<ReadyService, StartError> {
     };
     let mut service = ReadyService::new(host, Routes::new(OrderServiceServer::new(api)), store);
     service.spawn_background(|stop| relay.run(stop));
+    service.spawn_background(|stop| {
+        let probers: Vec<_> = [restaurants, notify]
+            .iter()
+            .flat_map(|pool| pool.spawn_probers(&stop))
+            .collect();
+        async move {
+            for prober in probers {
+                prober.await.ok();
+            }
+        }
+    });
     Ok(service)
-}
-
-/// A channel to `addr` (`host:port` or `http://host:port`) that connects on
-/// first use and reconnects after a failure.
-fn lazy_channel(addr: &str) -> Result<tonic::transport::Channel, StartError> {
-    let uri = if addr.contains("://") {
-        addr.to_owned()
-    } else {
-        format!("http://{addr}")
-    };
-    let endpoint = Endpoint::from_shared(uri)
-        .map_err(|error| StartError::Config(format!("address {addr:?}: {error}")))?;
-    Ok(endpoint
-        .connect_timeout(CONNECT_TIMEOUT)
-        .tcp_nodelay(true)
-        .connect_lazy())
 }

@@ -7,11 +7,13 @@
 //! (doubling, with jitter) and the outbox keeps every notification.
 
 use crate::store::OrderStore;
-use dishpatch::proto::notify::v1::{RecordNotificationRequest, notify_service_client::NotifyServiceClient};
+use dishpatch::{
+    pool::{CallKind, ReplicaPool},
+    proto::notify::v1::{RecordNotificationRequest, notify_service_client::NotifyServiceClient},
+};
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 /// How many notifications one pass reads from the outbox.
 const BATCH: i64 = 100;
@@ -32,7 +34,7 @@ impl RelayWaker {
 #[derive(Debug)]
 pub(crate) struct OutboxRelay {
     pub(crate) store: OrderStore,
-    pub(crate) notify: NotifyServiceClient<Channel>,
+    pub(crate) notify: ReplicaPool,
     pub(crate) waker: RelayWaker,
     pub(crate) poll_interval: Duration,
     pub(crate) max_backoff: Duration,
@@ -41,7 +43,7 @@ pub(crate) struct OutboxRelay {
 
 impl OutboxRelay {
     /// Relays until `stop`; what is left stays in the outbox for the next run.
-    pub(crate) async fn run(mut self, stop: CancellationToken) {
+    pub(crate) async fn run(self, stop: CancellationToken) {
         let mut backoff = MIN_BACKOFF;
         loop {
             let wait = match self.deliver_batch().await {
@@ -70,19 +72,29 @@ impl OutboxRelay {
 
     /// Delivers up to one batch, oldest first; stops at the first failure so
     /// order is kept. Returns how many were delivered.
-    async fn deliver_batch(&mut self) -> Result<usize, RelayError> {
+    async fn deliver_batch(&self) -> Result<usize, RelayError> {
         let pending = self.store.pending_outbox(BATCH).await?;
         let count = pending.len();
         for (delivered, (outbox_id, event)) in pending.into_iter().enumerate() {
-            let mut request = tonic::Request::new(RecordNotificationRequest {
+            let request = RecordNotificationRequest {
                 event_id: event.event_id,
                 order_id: event.order_id,
                 recipient: event.recipient,
                 kind: event.kind,
                 message: event.message,
-            });
-            request.set_timeout(self.call_timeout);
-            if let Err(status) = self.notify.record_notification(request).await {
+            };
+            // Recording is idempotent on the event id: safe to retry anywhere.
+            let deadline = tokio::time::Instant::now() + self.call_timeout;
+            let recorded = self
+                .notify
+                .call(CallKind::Idempotent, deadline, |timeout| {
+                    let mut client = NotifyServiceClient::new(self.notify.clone());
+                    let mut request = tonic::Request::new(request.clone());
+                    request.set_timeout(timeout);
+                    async move { client.record_notification(request).await }
+                })
+                .await;
+            if let Err(status) = recorded {
                 return if delivered > 0 {
                     Ok(delivered)
                 } else {

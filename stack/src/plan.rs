@@ -63,12 +63,12 @@ impl Plan {
                     "1s".to_owned(),
                 ];
                 if *part == Part::OrderSvc {
-                    // Spread order-svc replicas over the others' replicas.
+                    // order-svc balances its own calls over every replica.
                     args.extend([
                         "--restaurant-addr".to_owned(),
-                        restaurants[index % restaurants.len()].to_string(),
+                        list(restaurants),
                         "--notify-addr".to_owned(),
-                        notifications[index % notifications.len()].to_string(),
+                        list(notifications),
                     ]);
                 }
                 processes.push(Process {

@@ -37,8 +37,9 @@ pub fn order_config(store_url: &str, restaurant: SocketAddr, notify: SocketAddr)
     order_svc::Config {
         listen: ANY_PORT,
         database_url: store_url.to_owned(),
-        restaurant_addr: format!("http://{restaurant}"),
-        notify_addr: format!("http://{notify}"),
+        restaurant_addr: vec![restaurant.to_string().parse().expect("an address")],
+        notify_addr: vec![notify.to_string().parse().expect("an address")],
+        probe_interval: Duration::from_millis(100),
         downstream_timeout: Duration::from_secs(2),
         relay_poll_interval: Duration::from_millis(50),
         relay_max_backoff: Duration::from_millis(200),

@@ -72,7 +72,7 @@ impl From<tonic::Status> for ApiError {
             message: status.message().to_owned(),
             served_by: status
                 .metadata()
-                .get(crate::pool::SERVED_BY)
+                .get(dishpatch::pool::SERVED_BY)
                 .and_then(|v| v.to_str().ok()?.parse().ok()),
         }
     }
@@ -97,7 +97,9 @@ impl IntoResponse for ApiError {
                 .insert(RETRY_AFTER, HeaderValue::from_static("1"));
         }
         if let Some(served_by) = self.served_by {
-            response.headers_mut().insert(crate::pool::SERVED_BY, served_by);
+            response
+                .headers_mut()
+                .insert(dishpatch::pool::SERVED_BY, served_by);
         }
         response.extensions_mut().insert(ErrorDetails {
             code: self.code,

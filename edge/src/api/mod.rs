@@ -13,7 +13,6 @@ mod orders;
 pub mod request_id;
 mod restaurants;
 
-use crate::pool::{CallKind, ReplicaPool, SERVED_BY};
 use axum::{
     Router,
     extract::DefaultBodyLimit,
@@ -21,6 +20,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, patch, post},
 };
+use dishpatch::pool::{CallKind, ReplicaPool, SERVED_BY};
 use error::ApiError;
 use http::{HeaderValue, StatusCode};
 use request_id::RequestId;

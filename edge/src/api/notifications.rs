@@ -7,8 +7,8 @@ use super::{
     extract::Query,
     request_id::RequestId,
 };
-use crate::pool::CallKind;
 use axum::{Extension, extract::State, response::Response};
+use dishpatch::pool::CallKind;
 use dishpatch::proto::notify::v1::{self as pb, notify_service_client::NotifyServiceClient};
 use http::StatusCode;
 
@@ -37,7 +37,7 @@ pub(crate) async fn list(
         page_token: query.cursor.unwrap_or_default(),
     };
     let listed = state
-        .call(pool, CallKind::Read, &id, request, |r| async {
+        .call(pool, CallKind::Idempotent, &id, request, |r| async {
             NotifyServiceClient::new(pool.clone()).list_notifications(r).await
         })
         .await?;

@@ -7,12 +7,12 @@ use super::{
     extract::{Json, Query},
     request_id::RequestId,
 };
-use crate::pool::{CallKind, ReplicaPool};
 use axum::{
     Extension,
     extract::{Path, State},
     response::Response,
 };
+use dishpatch::pool::{CallKind, ReplicaPool};
 use dishpatch::proto::order::v1::{self as pb, order_service_client::OrderServiceClient};
 use http::{HeaderMap, StatusCode};
 
@@ -36,10 +36,16 @@ pub(crate) async fn place(
             .map_err(|_| ApiError::bad_request("the Idempotency-Key header must be visible ASCII"))?
             .to_owned(),
     };
+    // With a key, placing twice returns the first order: safe to retry.
+    let kind = if key.is_empty() {
+        CallKind::NotIdempotent
+    } else {
+        CallKind::Idempotent
+    };
     let pool = &state.pools.orders;
     let request = new.into_request(key);
     let placed = state
-        .call(pool, CallKind::Write, &id, request, |r| async {
+        .call(pool, kind, &id, request, |r| async {
             client(pool).place_order(r).await
         })
         .await?;
@@ -64,7 +70,7 @@ pub(crate) async fn list(
         page_token: query.cursor.unwrap_or_default(),
     };
     let listed = state
-        .call(pool, CallKind::Read, &id, request, |r| async {
+        .call(pool, CallKind::Idempotent, &id, request, |r| async {
             client(pool).list_orders(r).await
         })
         .await?;
@@ -79,7 +85,7 @@ pub(crate) async fn get(
     let pool = &state.pools.orders;
     let request = pb::GetOrderRequest { id: order_id };
     let found = state
-        .call(pool, CallKind::Read, &id, request, |r| async {
+        .call(pool, CallKind::Idempotent, &id, request, |r| async {
             client(pool).get_order(r).await
         })
         .await?;
@@ -99,7 +105,7 @@ pub(crate) async fn move_status(
         status: status.into(),
     };
     let moved = state
-        .call(pool, CallKind::Write, &id, request, |r| async {
+        .call(pool, CallKind::NotIdempotent, &id, request, |r| async {
             client(pool).update_order_status(r).await
         })
         .await?;

@@ -7,12 +7,12 @@ use super::{
     extract::{Json, Query},
     request_id::RequestId,
 };
-use crate::pool::{CallKind, ReplicaPool};
 use axum::{
     Extension,
     extract::{Path, State},
     response::Response,
 };
+use dishpatch::pool::{CallKind, ReplicaPool};
 use dishpatch::proto::restaurant::v1::{self as pb, restaurant_service_client::RestaurantServiceClient};
 use http::StatusCode;
 
@@ -33,7 +33,7 @@ pub(crate) async fn list(
         page_token: query.cursor.unwrap_or_default(),
     };
     let listed = state
-        .call(pool, CallKind::Read, &id, request, |r| async {
+        .call(pool, CallKind::Idempotent, &id, request, |r| async {
             client(pool).list_restaurants(r).await
         })
         .await?;
@@ -48,7 +48,7 @@ pub(crate) async fn create(
     let pool = &state.pools.restaurants;
     let request = pb::CreateRestaurantRequest::from(new);
     let created = state
-        .call(pool, CallKind::Write, &id, request, |r| async {
+        .call(pool, CallKind::NotIdempotent, &id, request, |r| async {
             client(pool).create_restaurant(r).await
         })
         .await?;
@@ -63,7 +63,7 @@ pub(crate) async fn get(
     let pool = &state.pools.restaurants;
     let request = pb::GetRestaurantRequest { id: restaurant_id };
     let found = state
-        .call(pool, CallKind::Read, &id, request, |r| async {
+        .call(pool, CallKind::Idempotent, &id, request, |r| async {
             client(pool).get_restaurant(r).await
         })
         .await?;
@@ -78,7 +78,7 @@ pub(crate) async fn menu(
     let pool = &state.pools.restaurants;
     let request = pb::GetMenuRequest { restaurant_id };
     let menu = state
-        .call(pool, CallKind::Read, &id, request, |r| async {
+        .call(pool, CallKind::Idempotent, &id, request, |r| async {
             client(pool).get_menu(r).await
         })
         .await?;
@@ -94,7 +94,7 @@ pub(crate) async fn add_item(
     let pool = &state.pools.restaurants;
     let request = new.into_request(restaurant_id);
     let added = state
-        .call(pool, CallKind::Write, &id, request, |r| async {
+        .call(pool, CallKind::NotIdempotent, &id, request, |r| async {
             client(pool).add_menu_item(r).await
         })
         .await?;

@@ -1,7 +1,7 @@
 //! How requests spread over replicas.
 
 use super::{Fleet, FleetOptions, served_by};
-use edge::pool::Strategy;
+use dishpatch::pool::Strategy;
 use std::{collections::HashMap, time::Duration};
 use test_support::eventually;
 

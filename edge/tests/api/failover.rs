@@ -210,3 +210,26 @@ async fn a_passed_deadline_is_504() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn orders_go_on_while_a_restaurant_replica_is_down() {
+    let mut fleet = Fleet::start().await;
+    let (restaurant_id, items) = fleet.menu().await;
+    // Every order-svc replica prices through its own pool of restaurant-svc
+    // replicas, so losing one of them costs no order.
+    fleet.restaurants[0].kill().await;
+    for n in 0..10 {
+        let order = serde_json::json!({
+            "restaurantId": restaurant_id,
+            "customer": format!("guest-{n}"),
+            "items": [{"menuItemId": items[0]["id"], "quantity": 1}],
+        });
+        let response = fleet.send_json(Method::POST, "/api/orders", order).await;
+        assert_eq!(
+            response.status(),
+            201,
+            "order {n}: {}",
+            response.text().await.unwrap()
+        );
+    }
+}

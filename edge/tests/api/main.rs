@@ -8,7 +8,7 @@ mod failover;
 mod probing;
 mod routes;
 
-use edge::pool::{ReplicaSpec, Strategy};
+use dishpatch::pool::{ReplicaSpec, Strategy};
 use serde_json::Value;
 use std::{net::SocketAddr, time::Duration};
 use test_support::{
@@ -145,10 +145,24 @@ impl Fleet {
         let mut args = vec!["--listen", listen, "--database-url", &url, "--drain", drain];
         let (restaurant, notify);
         if service == "order-svc" {
-            restaurant = self.restaurants[0].addr().to_string();
-            notify = self.notifications[0].addr().to_string();
+            let all = |replicas: &[ServiceProcess]| {
+                replicas
+                    .iter()
+                    .map(|r| r.addr().to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            restaurant = all(&self.restaurants);
+            notify = all(&self.notifications);
             args.extend(["--restaurant-addr", &restaurant, "--notify-addr", &notify]);
-            args.extend(["--relay-poll-interval", "50ms", "--relay-max-backoff", "200ms"]);
+            args.extend([
+                "--relay-poll-interval",
+                "50ms",
+                "--relay-max-backoff",
+                "200ms",
+                "--probe-interval",
+                "100ms",
+            ]);
         }
         if service == "notify-svc" {
             args.extend(["--poll-interval", "50ms"]);

@@ -1,7 +1,7 @@
 //! Probing where Watch is unimplemented: the pool polls Check, and a
 //! replica that turns NOT_SERVING leaves rotation.
 
-use edge::pool::{PoolSettings, ProbeSettings, ReplicaPool, ReplicaSpec, Strategy, Thresholds};
+use dishpatch::pool::{PoolSettings, ProbeSettings, ReplicaPool, ReplicaSpec, Strategy, Thresholds};
 use std::{
     pin::Pin,
     sync::{Arc, Mutex},

@@ -54,7 +54,7 @@ pub(crate) async fn probe(
             };
             tokio::select! {
                 () = stop.cancelled() => return,
-                () = tokio::time::sleep(dishpatch::time::jittered(wait, 0.2)) => {}
+                () = tokio::time::sleep(crate::time::jittered(wait, 0.2)) => {}
             }
         }
         let request = HealthCheckRequest {

@@ -61,7 +61,7 @@ pub enum Strategy {
 }
 
 /// A replica's address, and its weight for weighted round-robin:
-/// `host:port` or `host:port=weight`.
+/// `host:port` or `host:port=weight` (an `http://` in front is allowed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplicaSpec {
     /// `host:port`.
@@ -85,6 +85,7 @@ impl FromStr for ReplicaSpec {
             }
             None => (spec.trim(), 1),
         };
+        let addr = addr.strip_prefix("http://").unwrap_or(addr);
         let has_port = addr
             .rsplit_once(':')
             .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
@@ -151,6 +152,10 @@ pub(crate) struct Shared {
     cursor: AtomicUsize,
     p2c: Option<P2c>,
     retry_budget: TpsBudget,
+    /// True once the first probes have answered (a replica joined, or every
+    /// replica was probed): before that, an empty rotation means "not known
+    /// yet", not "all down".
+    settled: tokio::sync::watch::Sender<bool>,
 }
 
 /// A pool of replicas of one service. Cheap to clone.
@@ -204,6 +209,7 @@ impl ReplicaPool {
                 p2c,
                 // Retries may add 20% to recent calls, plus 10 a second.
                 retry_budget: TpsBudget::new(Duration::from_secs(10), 10, 0.2),
+                settled: tokio::sync::watch::Sender::new(false),
             }),
         })
     }
@@ -267,7 +273,13 @@ impl ReplicaPool {
 
 impl Shared {
     fn observe(self: &Arc<Self>, replica: &Arc<Replica>, observation: Observation) {
-        let Some(in_rotation) = replica.observe(&observation, self.settings.thresholds) else {
+        let change = replica.observe(&observation, self.settings.thresholds);
+        if !*self.settled.borrow()
+            && (change == Some(true) || self.replicas.iter().all(|r| r.health().last_probe.is_some()))
+        {
+            self.settled.send_replace(true);
+        }
+        let Some(in_rotation) = change else {
             return;
         };
         // Rebuild under the write lock, reading every replica's state inside

@@ -3,10 +3,11 @@
 //! retry is the same call again through the pool, which picks the next
 //! replica, within what remains of the deadline.
 //!
-//! A call that never reached a replica is retried whatever it does; a read
-//! also on UNAVAILABLE and DEADLINE_EXCEEDED; a write that may have reached
-//! a service never is. Retries draw on a budget (a share of recent calls),
-//! so a failing fleet is not hammered.
+//! A call that never reached a replica is retried whatever it does; an
+//! idempotent one (a read, or a write made safe to repeat by an idempotency
+//! key or event id) also on UNAVAILABLE and DEADLINE_EXCEEDED; any other
+//! write that may have reached a service never is. Retries draw on a budget
+//! (a share of recent calls), so a failing fleet is not hammered.
 
 use super::{
     ReplicaPool,
@@ -20,13 +21,15 @@ use tower::retry::budget::Budget;
 /// The most attempts one call makes.
 const MAX_ATTEMPTS: usize = 3;
 
-/// Whether a call only reads, so may safely be made again.
+/// Whether a call may safely be made twice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallKind {
-    /// Changes nothing: retried on UNAVAILABLE and DEADLINE_EXCEEDED too.
-    Read,
-    /// Changes something: retried only when it never reached a replica.
-    Write,
+    /// A read, or a write that is safe to repeat (it carries an idempotency
+    /// key or event id): retried on UNAVAILABLE and DEADLINE_EXCEEDED too.
+    Idempotent,
+    /// A write that would happen twice: retried only when it never reached
+    /// a replica.
+    NotIdempotent,
 }
 
 impl ReplicaPool {
@@ -44,6 +47,12 @@ impl ReplicaPool {
         F: FnMut(Duration) -> Fut,
         Fut: Future<Output = Result<T, Status>>,
     {
+        if !*self.shared.settled.borrow() {
+            // Just started: wait (within the deadline) for the first probes
+            // rather than answer "no healthy replica" before looking.
+            let mut settled = self.shared.settled.subscribe();
+            let _ = tokio::time::timeout_at(deadline, settled.wait_for(|settled| *settled)).await;
+        }
         let budget = &self.shared.retry_budget;
         budget.deposit();
         for attempts in 1.. {
@@ -58,7 +67,7 @@ impl ReplicaPool {
             };
             let worth_retrying = !had_no_replica(&status)
                 && (never_reached(&status)
-                    || (kind == CallKind::Read
+                    || (kind == CallKind::Idempotent
                         && matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded)));
             if !worth_retrying || attempts >= MAX_ATTEMPTS || Instant::now() >= deadline || !budget.withdraw()
             {
