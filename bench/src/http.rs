@@ -1,0 +1,126 @@
+//! One HTTP/1.1 keep-alive connection to the edge: requests go one after
+//! another on it, and a broken connection is opened again on the next one.
+
+use crate::{load::Outcome, scenario::Operation};
+use http::{Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::{body::Bytes, client::conn::http1::SendRequest};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// A keep-alive connection to an edge.
+#[derive(Debug)]
+pub(crate) struct HttpConnection {
+    authority: String,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl HttpConnection {
+    /// A connection to `authority` (`host:port`), opened on first use.
+    pub(crate) fn new(authority: &str) -> Self {
+        Self {
+            authority: authority.to_owned(),
+            sender: None,
+        }
+    }
+
+    /// Drops the connection (after a timeout, its request may still be on
+    /// the wire); the next request opens a new one.
+    pub(crate) fn reset(&mut self) {
+        self.sender = None;
+    }
+
+    /// Sends `operation` and reads the whole answer.
+    pub(crate) async fn send(&mut self, operation: &Operation) -> Outcome {
+        let sender = match &mut self.sender {
+            Some(sender) if sender.is_ready() => sender,
+            _ => match self.connect().await {
+                Ok(sender) => self.sender.insert(sender),
+                Err(outcome) => return outcome,
+            },
+        };
+        let answer = match sender.send_request(request(&self.authority, operation)).await {
+            Ok(answer) => answer,
+            Err(_) => {
+                self.sender = None;
+                return Outcome::Failed("io".into());
+            }
+        };
+        let status = answer.status();
+        let body = match answer.into_body().collect().await {
+            Ok(body) => body.to_bytes(),
+            Err(_) => {
+                self.sender = None;
+                return Outcome::Failed("io".into());
+            }
+        };
+        if !status.is_success() {
+            return Outcome::Failed(format!("http {}", status.as_u16()));
+        }
+        match operation {
+            Operation::PlaceOrder { .. } if status == StatusCode::CREATED => Outcome::Placed(order_id(&body)),
+            _ => Outcome::Ok,
+        }
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, Outcome> {
+        let connect_failed = |_| Outcome::Failed("connect".into());
+        let stream = TcpStream::connect(&self.authority)
+            .await
+            .map_err(connect_failed)?;
+        stream.set_nodelay(true).map_err(connect_failed)?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|_| Outcome::Failed("connect".into()))?;
+        // The connection's I/O runs beside the requests; it ends with them.
+        tokio::spawn(connection);
+        Ok(sender)
+    }
+}
+
+fn request(authority: &str, operation: &Operation) -> Request<Full<Bytes>> {
+    let (method, path, body) = match operation {
+        Operation::GetRestaurant(id) => (Method::GET, format!("/api/restaurants/{id}"), None),
+        Operation::GetMenu(id) => (Method::GET, format!("/api/restaurants/{id}/menu"), None),
+        Operation::ListRestaurants => (Method::GET, "/api/restaurants".to_owned(), None),
+        Operation::PlaceOrder {
+            restaurant_id,
+            customer,
+            items,
+            ..
+        } => {
+            let items: Vec<_> = items
+                .iter()
+                .map(|(id, quantity)| serde_json::json!({"menuItemId": id, "quantity": quantity}))
+                .collect();
+            let body =
+                serde_json::json!({"restaurantId": restaurant_id, "customer": customer, "items": items});
+            (Method::POST, "/api/orders".to_owned(), Some(body))
+        }
+        Operation::MoveOrder { order_id, status } => (
+            Method::PATCH,
+            format!("/api/orders/{order_id}/status"),
+            Some(serde_json::json!({ "status": status })),
+        ),
+    };
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, authority);
+    if let Operation::PlaceOrder { idempotency_key, .. } = operation {
+        builder = builder.header("idempotency-key", idempotency_key.as_str());
+    }
+    let body = match body {
+        Some(json) => {
+            builder = builder.header(header::CONTENT_TYPE, "application/json");
+            Bytes::from(json.to_string())
+        }
+        None => Bytes::new(),
+    };
+    builder.body(Full::new(body)).expect("a well-formed request")
+}
+
+fn order_id(body: &[u8]) -> Option<String> {
+    let order: serde_json::Value = serde_json::from_slice(body).ok()?;
+    order["id"].as_str().map(str::to_owned)
+}

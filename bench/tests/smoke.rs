@@ -1,0 +1,114 @@
+//! A short run of every scenario against a real edge and replicas, and of
+//! gRPC straight at restaurant-svc: the generator works end to end and the
+//! stack answers every request. Speed is measured in BENCHMARKS.md, never
+//! here.
+
+use bench::{load::LoadShape, scenario::Scenario, target::Target};
+use std::time::Duration;
+use test_support::process::{ServiceProcess, binary};
+
+const SCENARIOS: [Scenario; 6] = [
+    Scenario::Read,
+    Scenario::Menu,
+    Scenario::List,
+    Scenario::Order,
+    Scenario::Lifecycle,
+    Scenario::Mixed,
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_scenario_runs_without_errors() {
+    let data = tempfile::tempdir().unwrap();
+    let store = |name: &str| format!("sqlite://{}/{name}.db", data.path().display());
+    let service = |name: &'static str, extra: Vec<String>| {
+        let url = store(name.trim_end_matches("-svc"));
+        async move {
+            let mut args = vec![
+                "--listen".to_owned(),
+                "127.0.0.1:0".to_owned(),
+                "--database-url".to_owned(),
+                url,
+            ];
+            args.extend(extra);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            ServiceProcess::start(&binary(name), &args).await
+        }
+    };
+    let restaurant = service("restaurant-svc", vec![]).await;
+    let notify = service("notify-svc", vec![]).await;
+    let order = service(
+        "order-svc",
+        vec![
+            "--restaurant-addr".into(),
+            restaurant.addr().to_string(),
+            "--notify-addr".into(),
+            notify.addr().to_string(),
+        ],
+    )
+    .await;
+    let edge_args = [
+        "--listen".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--restaurant-replicas".to_owned(),
+        restaurant.addr().to_string(),
+        "--order-replicas".to_owned(),
+        order.addr().to_string(),
+        "--notify-replicas".to_owned(),
+        notify.addr().to_string(),
+    ];
+    let edge_args: Vec<&str> = edge_args.iter().map(String::as_str).collect();
+    let edge = ServiceProcess::start(&binary("edge"), &edge_args).await;
+
+    let shape = LoadShape {
+        connections: 4,
+        grpc_connections: 2,
+        rate: None,
+        warmup: Duration::from_millis(100),
+        duration: Duration::from_millis(500),
+        max_requests: None,
+        request_timeout: Duration::from_secs(5),
+    };
+    let http: Target = format!("http://{}", edge.addr()).parse().unwrap();
+    let catalog = test_support::eventually(
+        "the edge to serve the catalog",
+        Duration::from_secs(10),
+        || async { bench::discover_catalog(&http).await.ok() },
+    )
+    .await;
+    for scenario in SCENARIOS {
+        let report = bench::load::run(&http, scenario, catalog.clone(), &shape)
+            .await
+            .unwrap();
+        assert!(report.requests > 0, "{}", report.table());
+        assert_eq!(report.error_count(), 0, "{}", report.table());
+    }
+
+    let open = LoadShape {
+        rate: Some(100.0),
+        ..shape.clone()
+    };
+    let report = bench::load::run(&http, Scenario::Read, catalog, &open)
+        .await
+        .unwrap();
+    assert_eq!(report.error_count(), 0, "{}", report.table());
+    assert!(
+        (40..=60).contains(&report.requests),
+        "100/s for 0.5 s: {}",
+        report.table()
+    );
+
+    let grpc: Target = format!("grpc://{}", restaurant.addr()).parse().unwrap();
+    let catalog = bench::discover_catalog(&grpc).await.unwrap();
+    let report = bench::load::run(&grpc, Scenario::Read, catalog.clone(), &shape)
+        .await
+        .unwrap();
+    assert!(
+        report.requests > 0 && report.error_count() == 0,
+        "{}",
+        report.table()
+    );
+    let refused = bench::load::run(&grpc, Scenario::Order, catalog, &shape)
+        .await
+        .unwrap_err();
+    assert!(refused.contains("against the edge"), "{refused}");
+}
