@@ -5,7 +5,8 @@
 //!   for the edge and for services calling services.
 //! - [`server`]: serve a tonic service with `grpc.health.v1`, server
 //!   reflection and a graceful, draining shutdown.
-//! - [`shutdown`], [`telemetry`]: signals and tracing for binaries.
+//! - [`binary`], [`shutdown`], [`telemetry`]: the `main` of every binary,
+//!   signals and tracing.
 //! - [`ids`], [`time`], [`page`], [`validate`], [`call`]: the conventions every contract
 //!   shares (typed ids, timestamps, paging, input checks, request id and deadline
 //!   propagation).
@@ -16,6 +17,7 @@
 //! Nothing here knows about restaurants, orders or notifications beyond the
 //! shape of their ids.
 
+pub mod binary;
 pub mod call;
 #[cfg(feature = "store")]
 pub mod error;

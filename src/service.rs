@@ -90,36 +90,12 @@ impl ReadyService {
     }
 }
 
-/// The whole `main` of a service binary named `name`: tracing, flags (with
-/// their environment fallbacks), signal handling, `build`, one line on
-/// stdout with the bound address (launchers and tests read it to find the
-/// port), then [`ReadyService::run`] until SIGTERM or Ctrl-C.
-pub async fn main<C, F>(name: &str, build: impl FnOnce(C) -> F) -> Result<(), Box<dyn std::error::Error>>
-where
-    C: clap::Parser,
-    F: Future<Output = Result<ReadyService, StartError>>,
-{
-    main_from(name, std::env::args_os(), build).await
-}
+impl crate::binary::Program for ReadyService {
+    fn local_addr(&self) -> SocketAddr {
+        self.host.local_addr()
+    }
 
-/// [`main`] with the command line given: `args` starts with the program
-/// name, as `std::env::args_os` does.
-pub async fn main_from<C, F, I, T>(
-    name: &str,
-    args: I,
-    build: impl FnOnce(C) -> F,
-) -> Result<(), Box<dyn std::error::Error>>
-where
-    C: clap::Parser,
-    F: Future<Output = Result<ReadyService, StartError>>,
-    I: IntoIterator<Item = T>,
-    T: Into<std::ffi::OsString> + Clone,
-{
-    crate::telemetry::init();
-    let config = C::parse_from(args);
-    let shutdown = crate::shutdown::on_signal()?;
-    let service = build(config).await?;
-    println!("{name} listening on {}", service.local_addr());
-    service.run(shutdown).await?;
-    Ok(())
+    async fn serve(self, shutdown: CancellationToken) -> Result<(), Box<dyn std::error::Error>> {
+        Ok(self.run(shutdown).await?)
+    }
 }

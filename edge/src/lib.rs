@@ -91,25 +91,6 @@ pub async fn build(config: Config) -> Result<Edge, StartError> {
     })
 }
 
-/// The whole `main` of the edge binary, with the command line given
-/// (`args` starts with the program name): tracing, flags, signals, one line
-/// on stdout with the bound address, then [`Edge::run`] until SIGTERM or
-/// Ctrl-C.
-pub async fn main_from<I, T>(args: I) -> Result<(), Box<dyn std::error::Error>>
-where
-    I: IntoIterator<Item = T>,
-    T: Into<std::ffi::OsString> + Clone,
-{
-    use clap::Parser;
-    dishpatch::telemetry::init();
-    let config = Config::parse_from(args);
-    let shutdown = dishpatch::shutdown::on_signal()?;
-    let edge = build(config).await?;
-    println!("edge listening on {}", edge.local_addr());
-    edge.run(shutdown).await?;
-    Ok(())
-}
-
 impl Edge {
     /// The address the edge listens on.
     pub fn local_addr(&self) -> SocketAddr {
@@ -140,5 +121,15 @@ impl Edge {
         }
         tracing::info!("edge stopped");
         served
+    }
+}
+
+impl dishpatch::binary::Program for Edge {
+    fn local_addr(&self) -> SocketAddr {
+        Edge::local_addr(self)
+    }
+
+    async fn serve(self, shutdown: CancellationToken) -> Result<(), Box<dyn std::error::Error>> {
+        Ok(self.run(shutdown).await?)
     }
 }

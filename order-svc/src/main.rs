@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    dishpatch::service::main("order-svc", order_svc::build).await
+    dishpatch::binary::main("order-svc", order_svc::build).await
 }

@@ -87,17 +87,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(Command::Serve { part, args }) => {
             let args = std::iter::once(OsString::from(part.name())).chain(args);
             runtime.block_on(async {
+                let name = part.name();
                 match part {
-                    Part::Edge => edge::main_from(args).await,
+                    Part::Edge => dishpatch::binary::main_from(name, args, edge::build).await,
                     Part::RestaurantSvc => {
-                        dishpatch::service::main_from(part.name(), args, restaurant_svc::build).await
+                        dishpatch::binary::main_from(name, args, restaurant_svc::build).await
                     }
-                    Part::OrderSvc => {
-                        dishpatch::service::main_from(part.name(), args, order_svc::build).await
-                    }
-                    Part::NotifySvc => {
-                        dishpatch::service::main_from(part.name(), args, notify_svc::build).await
-                    }
+                    Part::OrderSvc => dishpatch::binary::main_from(name, args, order_svc::build).await,
+                    Part::NotifySvc => dishpatch::binary::main_from(name, args, notify_svc::build).await,
                 }
             })
         }
