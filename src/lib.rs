@@ -5,8 +5,8 @@
 //!   for the edge and for services calling services.
 //! - [`server`]: serve a tonic service with `grpc.health.v1`, server
 //!   reflection and a graceful, draining shutdown.
-//! - [`binary`], [`shutdown`], [`telemetry`]: the `main` of every binary,
-//!   signals and tracing.
+//! - [`binary`], [`shutdown`], [`telemetry`], [`child`]: the `main` of every
+//!   binary, signals, tracing, and starting one as a child process.
 //! - [`ids`], [`time`], [`page`], [`validate`], [`call`]: the conventions every contract
 //!   shares (typed ids, timestamps, paging, input checks, request id and deadline
 //!   propagation).
@@ -19,6 +19,7 @@
 
 pub mod binary;
 pub mod call;
+pub mod child;
 #[cfg(feature = "store")]
 pub mod error;
 pub mod ids;

@@ -6,12 +6,16 @@
 //! - [`scenario`]: what each worker sends.
 //! - [`load`]: the closed and open loops.
 //! - [`report`]: what was measured.
+//! - [`suite`], [`baseline`]: the side-by-side baseline and its reference
+//!   servers.
 
+pub mod baseline;
 mod grpc;
 mod http;
 pub mod load;
 pub mod report;
 pub mod scenario;
+pub mod suite;
 pub mod target;
 
 use scenario::Catalog;

@@ -14,6 +14,50 @@ struct Cli {
 enum Command {
     /// Drives one scenario at one target and reports what it measured.
     Run(RunArgs),
+    /// Starts the services, two edges and two reference servers on free
+    /// ports and measures them back to back (needs `cargo build --release`
+    /// first, for the `stack` binary); prints Markdown for BENCHMARKS.md.
+    Suite(SuiteArgs),
+    /// Serves a reference server the suite measures against.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SuiteArgs {
+    /// Concurrent connections per measurement.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+
+    /// Load before each measurement (e.g. 2s).
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    warmup: Duration,
+
+    /// Length of each measurement (e.g. 10s).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+
+    /// The `stack` binary; by default the one beside this one.
+    #[arg(long)]
+    stack: Option<std::path::PathBuf>,
+
+    /// Print the report as JSON instead of Markdown.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Which reference server.
+    #[arg(value_enum)]
+    baseline: bench::baseline::Baseline,
+
+    /// Address to serve on.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: std::net::SocketAddr,
+
+    /// restaurant-svc's host:port, for the passthrough.
+    #[arg(long)]
+    restaurant: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -63,7 +107,47 @@ struct RunArgs {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let Command::Run(args) = Cli::parse().command;
+    match Cli::parse().command {
+        Command::Run(args) => run(args).await,
+        Command::Suite(args) => suite(args).await,
+        Command::Serve(args) => {
+            Ok(bench::baseline::serve(args.baseline, args.listen, args.restaurant).await?)
+        }
+    }
+}
+
+async fn suite(args: SuiteArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let bench = std::env::current_exe()?;
+    let stack = match args.stack {
+        Some(stack) => stack,
+        None => bench.with_file_name("stack"),
+    };
+    if !stack.is_file() {
+        return Err(format!(
+            "{} is missing: run `cargo build --release` first",
+            stack.display()
+        )
+        .into());
+    }
+    let shape = LoadShape {
+        connections: args.connections,
+        grpc_connections: 4,
+        rate: None,
+        warmup: args.warmup,
+        duration: args.duration,
+        max_requests: None,
+        request_timeout: Duration::from_secs(10),
+    };
+    let report = bench::suite::run(&stack, &bench, &shape).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", report.markdown());
+    }
+    Ok(())
+}
+
+async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     if args.connections == 0 || args.rate.is_some_and(|rate| rate <= 0.0) {
         return Err("--connections and --rate must be positive".into());
     }

@@ -9,7 +9,7 @@ use std::{
 };
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
+    process::Child,
 };
 
 /// The path of a workspace binary (`restaurant-svc`, `edge`, …), built
@@ -43,14 +43,13 @@ impl ServiceProcess {
     /// Starts `binary` with `args` and waits (at most 30 s) for the line on
     /// stdout that says where it listens.
     pub async fn start(binary: &str, args: &[&str]) -> Self {
-        let mut child = Command::new(binary)
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|error| panic!("starting {binary}: {error}"));
+        // Its log, at info whatever the test's RUST_LOG, is kept.
+        let stderr = std::process::Stdio::piped();
+        let limit = Duration::from_secs(30);
+        let (mut child, addr) =
+            dishpatch::child::start_listening(binary, args, &[("RUST_LOG", "info")], stderr, limit)
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
         let log = Arc::new(Mutex::new(String::new()));
         let mut log_lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
         tokio::spawn({
@@ -63,17 +62,6 @@ impl ServiceProcess {
                 }
             }
         });
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .unwrap_or_else(|_| panic!("{binary} did not say where it listens within 30 s"))
-            .expect("reading its stdout")
-            .unwrap_or_else(|| panic!("{binary} exited before listening"));
-        let addr = line
-            .rsplit(' ')
-            .next()
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line from {binary}: {line:?}"));
         Self { child, addr, log }
     }
 

@@ -1,0 +1,43 @@
+//! A child process that says where it listens: every dishpatch binary's
+//! first line on stdout ends with its bound address (see [`crate::binary`]).
+//! Used to start replicas by hand: tests, the benchmark suite.
+
+use std::{net::SocketAddr, process::Stdio, time::Duration};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+/// Starts `program` with `args` and `envs` (stderr as given), and reads
+/// (for at most `limit`) the first line of its stdout, which ends with the
+/// address it listens on. The child is killed when dropped.
+pub async fn start_listening(
+    program: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    stderr: Stdio,
+    limit: Duration,
+) -> Result<(Child, SocketAddr), String> {
+    let mut child = Command::new(program)
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|error| format!("starting {program}: {error}"))?;
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    let line = tokio::time::timeout(limit, lines.next_line())
+        .await
+        .map_err(|_| format!("{program} did not say where it listens within {limit:?}"))?
+        .map_err(|error| format!("reading {program}'s stdout: {error}"))?
+        .ok_or_else(|| format!("{program} exited before listening"))?;
+    let addr = line
+        .rsplit(' ')
+        .next()
+        .and_then(|addr| addr.parse().ok())
+        .ok_or_else(|| format!("unexpected first line from {program}: {line:?}"))?;
+    // Keep reading stdout so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, addr))
+}
