@@ -6,8 +6,9 @@
 //! processes) of one service can share one file: readers never block, and a
 //! writer waits for the one before it instead of failing.
 
-use sqlx::{AnyPool, Executor, any::AnyPoolOptions, migrate::Migrator};
-use std::{path::PathBuf, time::Duration};
+use sqlx::{Any, AnyPool, Executor, Transaction, any::AnyPoolOptions, migrate::Migrator};
+use std::{path::PathBuf, sync::Arc, time::Duration};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// How long a SQLite writer waits for another before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -58,6 +59,39 @@ pub enum OpenError {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite has one writer at a time; this process's writers take turns
+    /// here (in order, without sleeping) rather than on SQLite's lock, whose
+    /// busy handler sleeps and retries: long, uneven waits under load.
+    writer: Arc<Mutex<()>>,
+}
+
+/// A write transaction, holding this process's turn to write (SQLite).
+/// Dereferences to the transaction; commit it, or drop it to roll back.
+#[derive(Debug)]
+pub struct WriteTransaction {
+    transaction: Transaction<'static, Any>,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTransaction {
+    /// Commits, then gives up the turn.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.transaction.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTransaction {
+    type Target = Transaction<'static, Any>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.transaction
+    }
+}
+
+impl std::ops::DerefMut for WriteTransaction {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.transaction
+    }
 }
 
 /// The default store of a service: `data/<service>.db` under the working
@@ -120,7 +154,36 @@ impl Store {
             })
             .connect(url)
             .await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            writer: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// This process's turn to write, for a single write statement: held
+    /// until dropped on SQLite, nothing to wait for on PostgreSQL.
+    pub async fn write_turn(&self) -> Option<OwnedMutexGuard<()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
+            Backend::Postgres => None,
+        }
+    }
+
+    /// Begins a transaction that writes. On SQLite it waits for this
+    /// process's turn and begins IMMEDIATE, taking the write lock at once:
+    /// a transaction that read first and wrote later could fail instead of
+    /// waiting, should another process write in between.
+    pub async fn begin_write(&self) -> Result<WriteTransaction, sqlx::Error> {
+        let turn = self.write_turn().await;
+        let transaction = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(WriteTransaction {
+            transaction,
+            _turn: turn,
+        })
     }
 
     /// The connection pool, for queries.

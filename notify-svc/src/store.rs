@@ -57,14 +57,14 @@ impl NotificationStore {
         &self,
         new: &NewNotification,
     ) -> Result<(pb::Notification, bool), sqlx::Error> {
-        let mut transaction = self.store.pool().begin().await?;
+        let mut transaction = self.store.begin_write().await?;
         if self.store.backend() == Backend::Postgres {
             // PostgreSQL hands out identity values before commit, so without
             // this a subscriber could see seq 11 commit before seq 10 and
-            // skip 10. SQLite has one writer at a time and needs nothing.
+            // skip 10. SQLite has one writer at a time already.
             sqlx::query("SELECT count(*) FROM (SELECT pg_advisory_xact_lock($1)) AS locked")
                 .bind(SEQUENCE_LOCK)
-                .execute(&mut *transaction)
+                .execute(&mut **transaction)
                 .await?;
         }
         let sql = format!(
@@ -81,7 +81,7 @@ impl NotificationStore {
             .bind(&new.kind)
             .bind(&new.message)
             .bind(time::now_micros())
-            .fetch_optional(&mut *transaction)
+            .fetch_optional(&mut **transaction)
             .await?;
         let recorded = match inserted {
             Some(row) => (row.into(), false),
@@ -89,7 +89,7 @@ impl NotificationStore {
                 let sql = format!("SELECT {COLUMNS} FROM notifications WHERE event_id = $1");
                 let row = sqlx::query_as::<_, NotificationRow>(&sql)
                     .bind(&new.event_id)
-                    .fetch_one(&mut *transaction)
+                    .fetch_one(&mut **transaction)
                     .await?;
                 (row.into(), true)
             }

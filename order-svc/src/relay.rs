@@ -70,12 +70,14 @@ impl OutboxRelay {
         }
     }
 
-    /// Delivers up to one batch, oldest first; stops at the first failure so
-    /// order is kept. Returns how many were delivered.
+    /// Delivers up to one batch, oldest first, and forgets what was
+    /// delivered; stops at the first failure so order is kept. Returns how
+    /// many were delivered.
     async fn deliver_batch(&self) -> Result<usize, RelayError> {
         let pending = self.store.pending_outbox(BATCH).await?;
-        let count = pending.len();
-        for (delivered, (outbox_id, event)) in pending.into_iter().enumerate() {
+        let mut delivered = Vec::with_capacity(pending.len());
+        let mut failure = None;
+        for (outbox_id, event) in pending {
             let request = RecordNotificationRequest {
                 event_id: event.event_id,
                 order_id: event.order_id,
@@ -94,16 +96,21 @@ impl OutboxRelay {
                     async move { client.record_notification(request).await }
                 })
                 .await;
-            if let Err(status) = recorded {
-                return if delivered > 0 {
-                    Ok(delivered)
-                } else {
-                    Err(status.into())
-                };
+            match recorded {
+                Ok(_) => delivered.push(outbox_id),
+                Err(status) => {
+                    failure = Some(status);
+                    break;
+                }
             }
-            self.store.delivered(outbox_id).await?;
         }
-        Ok(count)
+        if !delivered.is_empty() {
+            self.store.delivered(&delivered).await?;
+        }
+        match failure {
+            Some(status) if delivered.is_empty() => Err(status.into()),
+            _ => Ok(delivered.len()),
+        }
     }
 }
 

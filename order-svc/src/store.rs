@@ -1,8 +1,7 @@
 //! order-svc's queries. Every query runs on SQLite and PostgreSQL alike.
 //!
-//! Each write transaction starts with a write, so SQLite takes its write
-//! lock at once (waiting out the busy timeout) rather than failing to
-//! upgrade a read snapshot that another replica has overtaken.
+//! Writes go through [`Store::begin_write`]: on SQLite, one writer per
+//! process at a time, each transaction taking the write lock at once.
 
 use crate::domain::{NewOrder, OrderFilter, OrderStatus, OutboxEvent, notifications};
 use dishpatch::{
@@ -109,7 +108,7 @@ impl OrderStore {
     ) -> Result<Option<StoredOrder>, ServiceError> {
         let id = ORDER.generate();
         let now = time::now_micros();
-        let mut transaction = self.store.pool().begin().await?;
+        let mut transaction = self.store.begin_write().await?;
 
         let inserted = sqlx::query(
             "INSERT INTO orders (id, restaurant_id, restaurant_name, customer, status, total_cents,
@@ -126,7 +125,7 @@ impl OrderStore {
         .bind(&new.note)
         .bind(&new.idempotency_key)
         .bind(now)
-        .execute(&mut *transaction)
+        .execute(&mut **transaction)
         .await;
         match inserted {
             Err(error) if is_unique_violation(&error) && new.idempotency_key.is_some() => return Ok(None),
@@ -149,7 +148,7 @@ impl OrderStore {
                 .bind(item.unit_price_cents)
                 .bind(item.line_total_cents);
         }
-        insert_lines.execute(&mut *transaction).await?;
+        insert_lines.execute(&mut **transaction).await?;
 
         let events = notifications(
             &id,
@@ -328,14 +327,14 @@ impl OrderStore {
         next: OrderStatus,
     ) -> Result<bool, ServiceError> {
         let now = time::now_micros();
-        let mut transaction = self.store.pool().begin().await?;
+        let mut transaction = self.store.begin_write().await?;
         let moved =
             sqlx::query("UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
                 .bind(next.name())
                 .bind(now)
                 .bind(&order.order.id)
                 .bind(order.status.name())
-                .execute(&mut *transaction)
+                .execute(&mut **transaction)
                 .await?
                 .rows_affected();
         if moved == 0 {
@@ -378,12 +377,18 @@ impl OrderStore {
             .collect())
     }
 
-    /// Forgets a delivered notification.
-    pub(crate) async fn delivered(&self, outbox_id: i64) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM outbox WHERE id = $1")
-            .bind(outbox_id)
-            .execute(self.store.pool())
-            .await?;
+    /// Forgets delivered notifications, in one statement.
+    pub(crate) async fn delivered(&self, outbox_ids: &[i64]) -> Result<(), sqlx::Error> {
+        let sql = format!(
+            "DELETE FROM outbox WHERE id IN {}",
+            placeholders(1, outbox_ids.len())
+        );
+        let mut delete = sqlx::query(&sql);
+        for id in outbox_ids {
+            delete = delete.bind(id);
+        }
+        let _turn = self.store.write_turn().await;
+        delete.execute(self.store.pool()).await?;
         Ok(())
     }
 }

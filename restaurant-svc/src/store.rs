@@ -82,7 +82,7 @@ impl RestaurantStore {
             rating: restaurant.rating,
             created_at: time::now_micros(),
         };
-        sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO restaurants (id, name, cuisine, address, rating, created_at)
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
         )
@@ -91,9 +91,9 @@ impl RestaurantStore {
         .bind(&row.cuisine)
         .bind(&row.address)
         .bind(row.rating)
-        .bind(row.created_at)
-        .execute(self.store.pool())
-        .await?;
+        .bind(row.created_at);
+        let _turn = self.store.write_turn().await;
+        insert.execute(self.store.pool()).await?;
         Ok(row.into())
     }
 
@@ -169,7 +169,7 @@ impl RestaurantStore {
             price_cents: item.price_cents,
             available: i64::from(item.available),
         };
-        let inserted = sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO menu_items
                  (id, restaurant_id, name, description, price_cents, available, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
@@ -180,9 +180,10 @@ impl RestaurantStore {
         .bind(&row.description)
         .bind(row.price_cents)
         .bind(row.available)
-        .bind(now)
-        .execute(self.store.pool())
-        .await;
+        .bind(now);
+        let turn = self.store.write_turn().await;
+        let inserted = insert.execute(self.store.pool()).await;
+        drop(turn);
         match inserted {
             Ok(_) => Ok(row.into()),
             Err(error) if is_unique_violation(&error) => Err(ServiceError::AlreadyExists(format!(
@@ -209,16 +210,17 @@ impl RestaurantStore {
              WHERE id = $1 AND restaurant_id = $2
              RETURNING {MENU_ITEM_COLUMNS}"
         );
-        let updated = sqlx::query_as::<_, MenuItemRow>(&sql)
+        let update = sqlx::query_as::<_, MenuItemRow>(&sql)
             .bind(item_id)
             .bind(restaurant_id)
             .bind(&changes.name)
             .bind(&changes.description)
             .bind(changes.price_cents)
             .bind(changes.available.map(i64::from))
-            .bind(time::now_micros())
-            .fetch_optional(self.store.pool())
-            .await;
+            .bind(time::now_micros());
+        let turn = self.store.write_turn().await;
+        let updated = update.fetch_optional(self.store.pool()).await;
+        drop(turn);
         match updated {
             Ok(Some(row)) => Ok(row.into()),
             Ok(None) => {
