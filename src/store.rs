@@ -7,7 +7,7 @@
 //! writer waits for the one before it instead of failing.
 
 use sqlx::{Any, AnyPool, Executor, Transaction, any::AnyPoolOptions, migrate::Migrator};
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{fmt::Write as _, path::PathBuf, sync::Arc, time::Duration};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// How long a SQLite writer waits for another before giving up.
@@ -202,6 +202,31 @@ impl Store {
     }
 }
 
+/// `($1, $2, …), (…)`: placeholders for `rows` rows of `columns` values.
+pub fn placeholders(rows: usize, columns: usize) -> String {
+    placeholders_after(0, rows, columns)
+}
+
+/// [`placeholders`] for a query that binds `bound` parameters before them:
+/// numbered from `$(bound + 1)`.
+pub fn placeholders_after(bound: usize, rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 6);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 1..=columns {
+            if column > 1 {
+                sql.push_str(", ");
+            }
+            write!(sql, "${}", bound + row * columns + column).expect("writing to a String does not fail");
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// The file a `sqlite:` URL names (`sqlite://data/x.db`, `sqlite:data/x.db`
 /// and `sqlite:///abs/x.db` all work; the query string is not part of it).
 fn sqlite_path(url: &str) -> PathBuf {
@@ -250,6 +275,13 @@ async fn lock_sqlite_file(path: &std::path::Path) -> Result<std::fs::File, OpenE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_placeholders_row_by_row() {
+        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(placeholders(1, 2), "($1, $2)");
+        assert_eq!(placeholders_after(1, 1, 2), "($2, $3)");
+    }
 
     #[test]
     fn sqlite_urls() {

@@ -28,6 +28,31 @@ impl NewNotification {
     }
 }
 
+/// The most notifications one RecordNotifications request may carry.
+pub(crate) const MAX_BATCH: usize = 500;
+
+/// The notifications of a RecordNotifications request, each checked as a
+/// single one is; an error names the first invalid one by its index.
+pub(crate) fn batch_from_request(
+    request: pb::RecordNotificationsRequest,
+) -> Result<Vec<NewNotification>, ServiceError> {
+    let count = request.notifications.len();
+    if !(1..=MAX_BATCH).contains(&count) {
+        return Err(invalid(format!(
+            "notifications must hold 1 to {MAX_BATCH} notifications, got {count}"
+        )));
+    }
+    request
+        .notifications
+        .into_iter()
+        .enumerate()
+        .map(|(index, notification)| {
+            NewNotification::from_request(notification)
+                .map_err(|error| invalid(format!("notifications[{index}]: {error}")))
+        })
+        .collect()
+}
+
 fn order_id(value: &str) -> Result<Option<String>, ServiceError> {
     if value.is_empty() {
         return Ok(None);

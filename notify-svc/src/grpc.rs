@@ -1,7 +1,7 @@
 //! The gRPC face of notify-svc: checks each request, then delegates.
 
 use crate::{
-    domain::{NewNotification, NotificationFilter, Page},
+    domain::{self, NewNotification, NotificationFilter, Page},
     feed::Feed,
     store::NotificationStore,
 };
@@ -13,6 +13,11 @@ use tonic::{Request, Response, Status};
 
 /// How many notifications may wait for a slow subscriber's connection.
 const SUBSCRIBER_BUFFER: usize = 64;
+
+/// A count of notifications in one request (at most `domain::MAX_BATCH`).
+fn count(notifications: usize) -> u32 {
+    u32::try_from(notifications).expect("a request holds at most MAX_BATCH notifications")
+}
 
 /// The `dishpatch.notify.v1.NotifyService` implementation.
 #[derive(Debug, Clone)]
@@ -57,6 +62,30 @@ impl NotifyService for NotifyApi {
         Ok(Response::new(pb::RecordNotificationResponse {
             notification: Some(notification),
             duplicate,
+        }))
+    }
+
+    async fn record_notifications(
+        &self,
+        request: Request<pb::RecordNotificationsRequest>,
+    ) -> Result<Response<pb::RecordNotificationsResponse>, Status> {
+        let batch = domain::batch_from_request(request.into_inner())?;
+        let recorded = self
+            .store
+            .record_all(&batch)
+            .await
+            .map_err(dishpatch::error::ServiceError::from)?;
+        tracing::debug!(
+            recorded,
+            duplicates = batch.len() - recorded,
+            "notifications recorded"
+        );
+        if recorded > 0 {
+            self.feed.recorded();
+        }
+        Ok(Response::new(pb::RecordNotificationsResponse {
+            recorded: count(recorded),
+            duplicates: count(batch.len() - recorded),
         }))
     }
 

@@ -4,9 +4,10 @@ use crate::domain::{NewNotification, NotificationFilter, Page};
 use dishpatch::{
     ids::NOTIFICATION,
     proto::notify::v1 as pb,
-    store::{Backend, Store},
+    store::{Backend, Store, WriteTransaction, placeholders},
     time,
 };
+use sqlx::{Any, any::AnyArguments, query::QueryAs};
 
 #[derive(Debug, sqlx::FromRow)]
 struct NotificationRow {
@@ -40,6 +41,38 @@ const COLUMNS: &str = "seq, id, event_id, order_id, recipient, kind, message, cr
 /// An arbitrary constant naming notify-svc's PostgreSQL advisory lock.
 const SEQUENCE_LOCK: i64 = 0x6e6f_7469_6679;
 
+/// `INSERT` of `rows` notifications that skips known event ids and returns
+/// the inserted ones.
+fn insert_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO notifications (id, event_id, order_id, recipient, kind, message, created_at)
+         VALUES {}
+         ON CONFLICT (event_id) DO NOTHING
+         RETURNING {COLUMNS}",
+        placeholders(rows, 7)
+    )
+}
+
+/// [`insert_sql`] returning the notifications inserted, bound to `batch`.
+fn insert<'q>(
+    sql: &'q str,
+    batch: &'q [NewNotification],
+) -> QueryAs<'q, Any, NotificationRow, AnyArguments<'q>> {
+    let mut query = sqlx::query_as(sql);
+    let now = time::now_micros();
+    for new in batch {
+        query = query
+            .bind(NOTIFICATION.generate())
+            .bind(&new.event_id)
+            .bind(&new.order_id)
+            .bind(&new.recipient)
+            .bind(&new.kind)
+            .bind(&new.message)
+            .bind(now);
+    }
+    query
+}
+
 /// The notification log in a [`Store`].
 #[derive(Debug, Clone)]
 pub(crate) struct NotificationStore {
@@ -51,12 +84,9 @@ impl NotificationStore {
         Self { store }
     }
 
-    /// Records a notification unless its event id is known; returns the
-    /// notification with that event id and whether it was already there.
-    pub(crate) async fn record(
-        &self,
-        new: &NewNotification,
-    ) -> Result<(pb::Notification, bool), sqlx::Error> {
+    /// Begins a write transaction in which seq numbers commit in the order
+    /// they are handed out.
+    async fn begin_sequenced(&self) -> Result<WriteTransaction, sqlx::Error> {
         let mut transaction = self.store.begin_write().await?;
         if self.store.backend() == Backend::Postgres {
             // PostgreSQL hands out identity values before commit, so without
@@ -67,20 +97,18 @@ impl NotificationStore {
                 .execute(&mut **transaction)
                 .await?;
         }
-        let sql = format!(
-            "INSERT INTO notifications (id, event_id, order_id, recipient, kind, message, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
-             ON CONFLICT (event_id) DO NOTHING
-             RETURNING {COLUMNS}"
-        );
-        let inserted = sqlx::query_as::<_, NotificationRow>(&sql)
-            .bind(NOTIFICATION.generate())
-            .bind(&new.event_id)
-            .bind(&new.order_id)
-            .bind(&new.recipient)
-            .bind(&new.kind)
-            .bind(&new.message)
-            .bind(time::now_micros())
+        Ok(transaction)
+    }
+
+    /// Records a notification unless its event id is known; returns the
+    /// notification with that event id and whether it was already there.
+    pub(crate) async fn record(
+        &self,
+        new: &NewNotification,
+    ) -> Result<(pb::Notification, bool), sqlx::Error> {
+        let mut transaction = self.begin_sequenced().await?;
+        let sql = insert_sql(1);
+        let inserted = insert(&sql, std::slice::from_ref(new))
             .fetch_optional(&mut **transaction)
             .await?;
         let recorded = match inserted {
@@ -96,6 +124,16 @@ impl NotificationStore {
         };
         transaction.commit().await?;
         Ok(recorded)
+    }
+
+    /// Records the notifications whose event ids are not known yet, in one
+    /// statement, seq numbers in the order given; returns how many were new.
+    pub(crate) async fn record_all(&self, batch: &[NewNotification]) -> Result<usize, sqlx::Error> {
+        let mut transaction = self.begin_sequenced().await?;
+        let sql = insert_sql(batch.len());
+        let inserted = insert(&sql, batch).fetch_all(&mut **transaction).await?;
+        transaction.commit().await?;
+        Ok(inserted.len())
     }
 
     /// Up to `page.size` notifications after `page.after_seq` that pass

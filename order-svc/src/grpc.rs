@@ -3,8 +3,9 @@
 
 use crate::{
     domain::{NewOrder, OrderFilter, StatusChange},
+    group_commit::{OrderWriter, Placed},
     relay::RelayWaker,
-    store::{OrderStore, StoredOrder},
+    store::{OrderStore, Placement, StoredOrder},
 };
 use dishpatch::{
     call::CallContext,
@@ -29,6 +30,7 @@ const MOVE_ATTEMPTS: usize = 3;
 pub(crate) struct OrderApi {
     pub(crate) store: OrderStore,
     pub(crate) restaurants: ReplicaPool,
+    pub(crate) writer: OrderWriter,
     pub(crate) relay: RelayWaker,
     pub(crate) downstream_timeout: Duration,
 }
@@ -117,16 +119,23 @@ impl OrderService for OrderApi {
     ) -> Result<Response<pb::Order>, Status> {
         let context = CallContext::of(&request);
         let new = NewOrder::from_request(request.into_inner())?;
-        if let Some(order) = self.replay(&new).await? {
-            return Ok(Response::new(order));
-        }
-        let priced = self.price(&context, &new).await?;
-        let Some(placed) = self.store.insert(&new, &priced).await? else {
-            // A concurrent call with the same key won the race.
-            let order = self.replay(&new).await?.ok_or_else(|| {
-                Status::aborted("a concurrent order with the same idempotency key did not commit; retry")
-            })?;
-            return Ok(Response::new(order));
+        // A key is used once, so the common case is a new order: it is
+        // priced and stored at once, and only an order the store refuses for
+        // its key is looked up (a replay, or a concurrent call that won).
+        let priced = match self.price(&context, &new).await {
+            Ok(priced) => priced,
+            // A retry of an order placed before gets that order, even if
+            // the menu changed or restaurant-svc is down since.
+            Err(refused) => return self.replay(&new).await?.map(Response::new).ok_or(refused.into()),
+        };
+        let placed = match self.writer.place(Placement { new, priced }).await? {
+            Placed::Stored(placed) => placed,
+            Placed::KeyUsed(new) => {
+                let order = self.replay(&new).await?.ok_or_else(|| {
+                    Status::aborted("a concurrent order with the same idempotency key did not commit; retry")
+                })?;
+                return Ok(Response::new(order));
+            }
         };
         self.relay.wake();
         tracing::info!(

@@ -6,6 +6,7 @@
 
 mod config;
 mod domain;
+mod group_commit;
 mod grpc;
 mod relay;
 mod store;
@@ -66,6 +67,7 @@ pub async fn build(config: Config) -> Result<ReadyService, StartError> {
     let waker = relay::RelayWaker::default();
     let api = grpc::OrderApi {
         store: orders.clone(),
+        writer: group_commit::OrderWriter::spawn(orders.clone()),
         restaurants: restaurants.clone(),
         relay: waker.clone(),
         downstream_timeout: config.downstream_timeout,

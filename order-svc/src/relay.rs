@@ -9,7 +9,9 @@
 use crate::store::OrderStore;
 use dishpatch::{
     pool::{CallKind, ReplicaPool},
-    proto::notify::v1::{RecordNotificationRequest, notify_service_client::NotifyServiceClient},
+    proto::notify::v1::{
+        RecordNotificationRequest, RecordNotificationsRequest, notify_service_client::NotifyServiceClient,
+    },
 };
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Notify;
@@ -70,47 +72,39 @@ impl OutboxRelay {
         }
     }
 
-    /// Delivers up to one batch, oldest first, and forgets what was
-    /// delivered; stops at the first failure so order is kept. Returns how
-    /// many were delivered.
+    /// Delivers up to one batch, oldest first, in one call, and forgets it
+    /// once notify-svc recorded it. Returns how many were delivered.
     async fn deliver_batch(&self) -> Result<usize, RelayError> {
         let pending = self.store.pending_outbox(BATCH).await?;
-        let mut delivered = Vec::with_capacity(pending.len());
-        let mut failure = None;
-        for (outbox_id, event) in pending {
-            let request = RecordNotificationRequest {
-                event_id: event.event_id,
-                order_id: event.order_id,
-                recipient: event.recipient,
-                kind: event.kind,
-                message: event.message,
-            };
-            // Recording is idempotent on the event id: safe to retry anywhere.
-            let deadline = tokio::time::Instant::now() + self.call_timeout;
-            let recorded = self
-                .notify
-                .call(CallKind::Idempotent, deadline, |timeout| {
-                    let mut client = NotifyServiceClient::new(self.notify.clone());
-                    let mut request = tonic::Request::new(request.clone());
-                    request.set_timeout(timeout);
-                    async move { client.record_notification(request).await }
-                })
-                .await;
-            match recorded {
-                Ok(_) => delivered.push(outbox_id),
-                Err(status) => {
-                    failure = Some(status);
-                    break;
-                }
-            }
+        if pending.is_empty() {
+            return Ok(0);
         }
-        if !delivered.is_empty() {
-            self.store.delivered(&delivered).await?;
-        }
-        match failure {
-            Some(status) if delivered.is_empty() => Err(status.into()),
-            _ => Ok(delivered.len()),
-        }
+        let (outbox_ids, notifications): (Vec<i64>, Vec<_>) = pending
+            .into_iter()
+            .map(|(outbox_id, event)| {
+                let notification = RecordNotificationRequest {
+                    event_id: event.event_id,
+                    order_id: event.order_id,
+                    recipient: event.recipient,
+                    kind: event.kind,
+                    message: event.message,
+                };
+                (outbox_id, notification)
+            })
+            .unzip();
+        let request = RecordNotificationsRequest { notifications };
+        // Recording is idempotent on the event id: safe to retry anywhere.
+        let deadline = tokio::time::Instant::now() + self.call_timeout;
+        self.notify
+            .call(CallKind::Idempotent, deadline, |timeout| {
+                let mut client = NotifyServiceClient::new(self.notify.clone());
+                let mut request = tonic::Request::new(request.clone());
+                request.set_timeout(timeout);
+                async move { client.record_notifications(request).await }
+            })
+            .await?;
+        self.store.delivered(&outbox_ids).await?;
+        Ok(outbox_ids.len())
     }
 }
 

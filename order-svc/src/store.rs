@@ -5,14 +5,14 @@
 
 use crate::domain::{NewOrder, OrderFilter, OrderStatus, OutboxEvent, notifications};
 use dishpatch::{
-    error::{ServiceError, is_unique_violation},
+    error::ServiceError,
     ids::ORDER,
     proto::{order::v1 as pb, restaurant::v1::PriceItemsResponse},
-    store::Store,
+    store::{Store, placeholders},
     time,
 };
 use sqlx::{Any, Transaction};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, sqlx::FromRow)]
 struct OrderRow {
@@ -55,112 +55,17 @@ struct OutboxRow {
     message: String,
 }
 
-/// An order as stored, with what its notifications need.
+/// A checked order, priced, to store.
 #[derive(Debug)]
-pub(crate) struct StoredOrder {
-    pub(crate) order: pb::Order,
-    pub(crate) restaurant_name: String,
-    pub(crate) status: OrderStatus,
+pub(crate) struct Placement {
+    pub(crate) new: NewOrder,
+    pub(crate) priced: PriceItemsResponse,
 }
 
-const ORDER_COLUMNS: &str = "id, restaurant_id, restaurant_name, customer, status, total_cents, \
-                             delivery_address, note, created_at, updated_at";
-
-/// `($1, $2, …), (…)`: placeholders for `rows` rows of `columns` values.
-fn placeholders(rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|row| {
-            let values: Vec<String> = (1..=columns)
-                .map(|column| format!("${}", row * columns + column))
-                .collect();
-            format!("({})", values.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn corrupt(what: String) -> ServiceError {
-    ServiceError::Store(sqlx::Error::Protocol(what))
-}
-
-fn status_named(name: &str) -> Result<OrderStatus, ServiceError> {
-    OrderStatus::from_name(name).ok_or_else(|| corrupt(format!("unknown order status {name:?} in the store")))
-}
-
-/// Orders and the outbox in a [`Store`].
-#[derive(Debug, Clone)]
-pub(crate) struct OrderStore {
-    store: Store,
-}
-
-impl OrderStore {
-    pub(crate) fn new(store: Store) -> Self {
-        Self { store }
-    }
-
-    /// Stores a priced order with its first history entry and its
-    /// notifications, in one transaction. `None` when the customer already
-    /// used the order's idempotency key.
-    pub(crate) async fn insert(
-        &self,
-        new: &NewOrder,
-        priced: &PriceItemsResponse,
-    ) -> Result<Option<StoredOrder>, ServiceError> {
-        let id = ORDER.generate();
-        let now = time::now_micros();
-        let mut transaction = self.store.begin_write().await?;
-
-        let inserted = sqlx::query(
-            "INSERT INTO orders (id, restaurant_id, restaurant_name, customer, status, total_cents,
-                                 delivery_address, note, idempotency_key, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
-        )
-        .bind(&id)
-        .bind(&new.restaurant_id)
-        .bind(&priced.restaurant_name)
-        .bind(&new.customer)
-        .bind(OrderStatus::Placed.name())
-        .bind(priced.total_cents)
-        .bind(&new.delivery_address)
-        .bind(&new.note)
-        .bind(&new.idempotency_key)
-        .bind(now)
-        .execute(&mut **transaction)
-        .await;
-        match inserted {
-            Err(error) if is_unique_violation(&error) && new.idempotency_key.is_some() => return Ok(None),
-            other => other?,
-        };
-
-        let sql = format!(
-            "INSERT INTO order_items (order_id, line, menu_item_id, name, quantity, unit_price_cents, line_total_cents)
-             VALUES {}",
-            placeholders(priced.items.len(), 7)
-        );
-        let mut insert_lines = sqlx::query(&sql);
-        for (line, item) in priced.items.iter().enumerate() {
-            insert_lines = insert_lines
-                .bind(&id)
-                .bind(line as i64)
-                .bind(&item.menu_item_id)
-                .bind(&item.name)
-                .bind(i64::from(item.quantity))
-                .bind(item.unit_price_cents)
-                .bind(item.line_total_cents);
-        }
-        insert_lines.execute(&mut **transaction).await?;
-
-        let events = notifications(
-            &id,
-            &new.restaurant_id,
-            &priced.restaurant_name,
-            &new.customer,
-            priced.total_cents,
-            OrderStatus::Placed,
-        );
-        record_status(&mut transaction, &id, OrderStatus::Placed, now, &events).await?;
-        transaction.commit().await?;
-
+impl Placement {
+    /// The order as stored under `id` at `now`.
+    fn stored(&self, id: String, now: i64) -> StoredOrder {
+        let Self { new, priced } = self;
         let order = pb::Order {
             id,
             restaurant_id: new.restaurant_id.clone(),
@@ -187,11 +92,143 @@ impl OrderStore {
             created_at: Some(time::to_timestamp(now)),
             updated_at: Some(time::to_timestamp(now)),
         };
-        Ok(Some(StoredOrder {
+        StoredOrder {
             order,
             restaurant_name: priced.restaurant_name.clone(),
             status: OrderStatus::Placed,
-        }))
+        }
+    }
+}
+
+/// An order as stored, with what its notifications need.
+#[derive(Debug)]
+pub(crate) struct StoredOrder {
+    pub(crate) order: pb::Order,
+    pub(crate) restaurant_name: String,
+    pub(crate) status: OrderStatus,
+}
+
+const ORDER_COLUMNS: &str = "id, restaurant_id, restaurant_name, customer, status, total_cents, \
+                             delivery_address, note, created_at, updated_at";
+
+fn corrupt(what: String) -> ServiceError {
+    ServiceError::Store(sqlx::Error::Protocol(what))
+}
+
+fn status_named(name: &str) -> Result<OrderStatus, ServiceError> {
+    OrderStatus::from_name(name).ok_or_else(|| corrupt(format!("unknown order status {name:?} in the store")))
+}
+
+/// Orders and the outbox in a [`Store`].
+#[derive(Debug, Clone)]
+pub(crate) struct OrderStore {
+    store: Store,
+}
+
+impl OrderStore {
+    pub(crate) fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Stores priced orders with their first history entries and their
+    /// notifications, all in one transaction (four statements however many
+    /// orders). Answers in the batch's order: `None` for an order whose
+    /// customer already used its idempotency key (in the store, or earlier
+    /// in the batch).
+    pub(crate) async fn insert_all(
+        &self,
+        batch: &[Placement],
+    ) -> Result<Vec<Option<StoredOrder>>, sqlx::Error> {
+        let now = time::now_micros();
+        let ids: Vec<String> = batch.iter().map(|_| ORDER.generate()).collect();
+        let mut transaction = self.store.begin_write().await?;
+
+        let sql = format!(
+            "INSERT INTO orders (id, restaurant_id, restaurant_name, customer, status, total_cents,
+                                 delivery_address, note, idempotency_key, created_at, updated_at)
+             VALUES {}
+             ON CONFLICT DO NOTHING
+             RETURNING id",
+            placeholders(batch.len(), 11)
+        );
+        let mut insert_orders = sqlx::query_scalar::<_, String>(&sql);
+        for (id, Placement { new, priced }) in ids.iter().zip(batch) {
+            insert_orders = insert_orders
+                .bind(id)
+                .bind(&new.restaurant_id)
+                .bind(&priced.restaurant_name)
+                .bind(&new.customer)
+                .bind(OrderStatus::Placed.name())
+                .bind(priced.total_cents)
+                .bind(&new.delivery_address)
+                .bind(&new.note)
+                .bind(&new.idempotency_key)
+                .bind(now)
+                .bind(now);
+        }
+        let inserted: HashSet<String> = insert_orders
+            .fetch_all(&mut **transaction)
+            .await?
+            .into_iter()
+            .collect();
+        let placed: Vec<(&String, &Placement)> = ids
+            .iter()
+            .zip(batch)
+            .filter(|(id, _)| inserted.contains(*id))
+            .collect();
+        if placed.is_empty() {
+            return Ok(batch.iter().map(|_| None).collect());
+        }
+
+        let lines = placed
+            .iter()
+            .map(|(_, placement)| placement.priced.items.len())
+            .sum();
+        let sql = format!(
+            "INSERT INTO order_items (order_id, line, menu_item_id, name, quantity, unit_price_cents, line_total_cents)
+             VALUES {}",
+            placeholders(lines, 7)
+        );
+        let mut insert_lines = sqlx::query(&sql);
+        for (id, placement) in &placed {
+            for (line, item) in placement.priced.items.iter().enumerate() {
+                insert_lines = insert_lines
+                    .bind(*id)
+                    .bind(line as i64)
+                    .bind(&item.menu_item_id)
+                    .bind(&item.name)
+                    .bind(i64::from(item.quantity))
+                    .bind(item.unit_price_cents)
+                    .bind(item.line_total_cents);
+            }
+        }
+        insert_lines.execute(&mut **transaction).await?;
+
+        let changes: Vec<(&str, OrderStatus)> = placed
+            .iter()
+            .map(|(id, _)| (id.as_str(), OrderStatus::Placed))
+            .collect();
+        let events: Vec<OutboxEvent> = placed
+            .iter()
+            .flat_map(|(id, Placement { new, priced })| {
+                notifications(
+                    id,
+                    &new.restaurant_id,
+                    &priced.restaurant_name,
+                    &new.customer,
+                    priced.total_cents,
+                    OrderStatus::Placed,
+                )
+            })
+            .collect();
+        record_statuses(&mut transaction, &changes, now, &events).await?;
+        transaction.commit().await?;
+
+        Ok(ids
+            .into_iter()
+            .zip(batch)
+            .map(|(id, placement)| inserted.contains(&id).then(|| placement.stored(id, now)))
+            .collect())
     }
 
     pub(crate) async fn get(&self, id: &str) -> Result<Option<StoredOrder>, ServiceError> {
@@ -348,7 +385,7 @@ impl OrderStore {
             order.order.total_cents,
             next,
         );
-        record_status(&mut transaction, &order.order.id, next, now, &events).await?;
+        record_statuses(&mut transaction, &[(&order.order.id, next)], now, &events).await?;
         transaction.commit().await?;
         Ok(true)
     }
@@ -393,20 +430,24 @@ impl OrderStore {
     }
 }
 
-/// Writes a history entry and the notifications of entering `status`.
-async fn record_status(
+/// Writes the history entries of orders entering a status, and the
+/// notifications of those changes.
+async fn record_statuses(
     transaction: &mut Transaction<'_, Any>,
-    order_id: &str,
-    status: OrderStatus,
+    changes: &[(&str, OrderStatus)],
     at: i64,
     events: &[OutboxEvent],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO order_status_history (order_id, status, at) VALUES ($1, $2, $3)")
-        .bind(order_id)
-        .bind(status.name())
-        .bind(at)
-        .execute(&mut **transaction)
-        .await?;
+    let sql = format!(
+        "INSERT INTO order_status_history (order_id, status, at) VALUES {}",
+        placeholders(changes.len(), 3)
+    );
+    let mut insert = sqlx::query(&sql);
+    for (order_id, status) in changes {
+        insert = insert.bind(*order_id).bind(status.name()).bind(at);
+    }
+    insert.execute(&mut **transaction).await?;
+
     let sql = format!(
         "INSERT INTO outbox (event_id, order_id, recipient, kind, message, created_at) VALUES {}",
         placeholders(events.len(), 6)
@@ -423,15 +464,4 @@ async fn record_status(
     }
     insert.execute(&mut **transaction).await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::placeholders;
-
-    #[test]
-    fn numbers_placeholders_row_by_row() {
-        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(placeholders(1, 2), "($1, $2)");
-    }
 }

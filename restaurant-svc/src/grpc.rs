@@ -106,7 +106,8 @@ impl RestaurantService for RestaurantApi {
     ) -> Result<Response<pb::PriceItemsResponse>, Status> {
         let request = request.get_ref();
         let price_request = PriceRequest::from_request(request)?;
-        let (restaurant_name, items) = self.store.menu(price_request.restaurant_id).await?;
+        let ids = price_request.lines.iter().map(|line| line.menu_item_id.as_str());
+        let (restaurant_name, items) = self.store.menu_items(price_request.restaurant_id, ids).await?;
         let menu: HashMap<&str, &pb::MenuItem> = items.iter().map(|item| (item.id.as_str(), item)).collect();
         Ok(Response::new(price_request.price(&restaurant_name, &menu)?))
     }

@@ -5,7 +5,7 @@ use dishpatch::{
     error::{ServiceError, is_unique_violation},
     ids::{MENU_ITEM, RESTAURANT},
     proto::restaurant::v1 as pb,
-    store::Store,
+    store::{Store, placeholders_after},
     time,
 };
 
@@ -53,6 +53,14 @@ impl From<MenuItemRow> for pb::MenuItem {
             available: row.available != 0,
         }
     }
+}
+
+/// A menu item beside its restaurant's name.
+#[derive(Debug, sqlx::FromRow)]
+struct NamedMenuItemRow {
+    restaurant_name: String,
+    #[sqlx(flatten)]
+    item: MenuItemRow,
 }
 
 const RESTAURANT_COLUMNS: &str = "id, name, cuisine, address, rating, created_at";
@@ -151,6 +159,37 @@ impl RestaurantStore {
             .fetch_all(self.store.pool())
             .await?;
         Ok((restaurant.name, rows.into_iter().map(Into::into).collect()))
+    }
+
+    /// The items of a restaurant's menu among `ids`, with the restaurant's
+    /// name, in one query (pricing an order needs no more). NOT_FOUND for an
+    /// unknown restaurant.
+    pub(crate) async fn menu_items<'a>(
+        &self,
+        restaurant_id: &str,
+        ids: impl ExactSizeIterator<Item = &'a str>,
+    ) -> Result<(String, Vec<pb::MenuItem>), ServiceError> {
+        let sql = format!(
+            "SELECT r.name AS restaurant_name, m.id, m.restaurant_id, m.name, m.description,
+                    m.price_cents, m.available
+             FROM menu_items m JOIN restaurants r ON r.id = m.restaurant_id
+             WHERE m.restaurant_id = $1 AND m.id IN {}",
+            placeholders_after(1, 1, ids.len())
+        );
+        let mut query = sqlx::query_as::<_, NamedMenuItemRow>(&sql).bind(restaurant_id);
+        for id in ids {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(self.store.pool()).await?;
+        let Some(first) = rows.first() else {
+            // None of those items: the restaurant may still exist.
+            return Ok((self.restaurant(restaurant_id).await?.name, Vec::new()));
+        };
+        let restaurant_name = first.restaurant_name.clone();
+        Ok((
+            restaurant_name,
+            rows.into_iter().map(|row| row.item.into()).collect(),
+        ))
     }
 
     pub(crate) async fn insert_menu_item(

@@ -44,6 +44,53 @@ async fn records_each_event_once(backend: Backend) {
     assert_eq!(listed.notifications, [first, second]);
 }
 
+async fn records_a_batch_in_order_once_per_event(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let (_service, mut client) = super::spawn(&store).await;
+    let order = ORDER.generate();
+    client
+        .record_notification(record("known", &order, "ana"))
+        .await
+        .unwrap();
+
+    let batch = ["b-1", "known", "b-2", "b-1", "b-3"]
+        .map(|event_id| record(event_id, &order, "ana"))
+        .to_vec();
+    let counted = client
+        .record_notifications(pb::RecordNotificationsRequest { notifications: batch })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((counted.recorded, counted.duplicates), (3, 2));
+
+    let listed = client
+        .list_notifications(pb::ListNotificationsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .notifications;
+    let events: Vec<&str> = listed.iter().map(|n| n.event_id.as_str()).collect();
+    assert_eq!(
+        events,
+        ["known", "b-1", "b-2", "b-3"],
+        "each event once, in the batch's order"
+    );
+    assert!(listed.windows(2).all(|pair| pair[0].seq < pair[1].seq));
+
+    let again = client
+        .record_notifications(pb::RecordNotificationsRequest {
+            notifications: vec![record("b-2", &order, "ana")],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (again.recorded, again.duplicates),
+        (0, 1),
+        "a retried batch records nothing"
+    );
+}
+
 async fn lists_by_order_recipient_and_time_in_pages(backend: Backend) {
     let store = TestStore::new(backend).await;
     let (_service, mut client) = super::spawn(&store).await;
@@ -154,6 +201,7 @@ async fn restarting_keeps_the_log(backend: Backend) {
 
 test_support::on_each_backend!(
     records_each_event_once,
+    records_a_batch_in_order_once_per_event,
     lists_by_order_recipient_and_time_in_pages,
     restarting_keeps_the_log,
 );

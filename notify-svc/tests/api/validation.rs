@@ -59,6 +59,42 @@ async fn refuses_bad_requests() {
         );
     }
 
+    let bad_batches = [
+        (
+            Vec::new(),
+            "notifications must hold 1 to 500 notifications, got 0",
+        ),
+        (
+            (0..501).map(|n| record(&format!("e{n}"), "", "ana")).collect(),
+            "got 501",
+        ),
+        (
+            vec![
+                record("fine", "", "ana"),
+                pb::RecordNotificationRequest {
+                    recipient: String::new(),
+                    ..record("e", "", "ana")
+                },
+            ],
+            "notifications[1]: recipient is required",
+        ),
+    ];
+    for (notifications, fragment) in bad_batches {
+        assert_refused(
+            client
+                .record_notifications(pb::RecordNotificationsRequest { notifications })
+                .await,
+            Code::InvalidArgument,
+            fragment,
+        );
+    }
+    let listed = client
+        .list_notifications(pb::ListNotificationsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.notifications.is_empty(), "a refused batch records nothing");
+
     let bad_lists = [
         (
             pb::ListNotificationsRequest {

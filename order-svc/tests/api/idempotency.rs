@@ -2,6 +2,7 @@
 
 use super::{Neighbours, place};
 use dishpatch::proto::order::v1 as pb;
+use dishpatch::proto::restaurant::v1 as restaurant;
 use test_support::Backend;
 use tonic::Code;
 
@@ -50,4 +51,36 @@ async fn the_same_key_places_one_order() {
     };
     let theirs = orders.place_order(other_customer).await.unwrap().into_inner();
     assert_ne!(theirs.id, first.id, "keys are per customer");
+}
+
+#[tokio::test]
+async fn a_retry_gets_its_order_after_the_menu_changed() {
+    let mut neighbours = Neighbours::start(Backend::Sqlite).await;
+    let (restaurant_id, items) = neighbours.menu().await;
+    let (_order_svc, mut orders) = neighbours.order_replica().await;
+    let keyed = pb::PlaceOrderRequest {
+        idempotency_key: "checkout-78".into(),
+        ..place(&restaurant_id, &items, "ana", 1)
+    };
+    let placed = orders.place_order(keyed.clone()).await.unwrap().into_inner();
+
+    neighbours
+        .restaurants
+        .update_menu_item(restaurant::UpdateMenuItemRequest {
+            restaurant_id: restaurant_id.clone(),
+            menu_item_id: items[0].id.clone(),
+            available: Some(false),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let retried = orders.place_order(keyed.clone()).await.unwrap().into_inner();
+    assert_eq!(retried, placed, "the retry answers with the order placed before");
+
+    let fresh = pb::PlaceOrderRequest {
+        idempotency_key: "checkout-79".into(),
+        ..keyed
+    };
+    let refused = orders.place_order(fresh).await.unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{}", refused.message());
 }
