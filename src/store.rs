@@ -13,6 +13,13 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 /// How long a SQLite writer waits for another before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Connections per process to a SQLite file. Each is a thread of sqlx's
+/// that runs the statements, and SQLite writes one at a time anyway: a few
+/// are enough, and more only add threads to wake.
+const SQLITE_CONNECTIONS: u32 = 4;
+/// Connections per process to PostgreSQL.
+const POSTGRES_CONNECTIONS: u32 = 16;
+
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -137,8 +144,12 @@ impl Store {
     }
 
     async fn connect(url: &str, backend: Backend) -> Result<Self, sqlx::Error> {
+        let connections = match backend {
+            Backend::Sqlite => SQLITE_CONNECTIONS,
+            Backend::Postgres => POSTGRES_CONNECTIONS,
+        };
         let pool = AnyPoolOptions::new()
-            .max_connections(16)
+            .max_connections(connections)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |connection, _| {
                 Box::pin(async move {

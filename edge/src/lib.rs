@@ -8,6 +8,7 @@
 
 pub mod api;
 mod config;
+mod http;
 
 pub use config::Config;
 
@@ -101,7 +102,7 @@ impl Edge {
 
     /// Probes the replicas and serves until `shutdown`, then finishes the
     /// requests in flight and stops the probers.
-    pub async fn run(self, shutdown: CancellationToken) -> std::io::Result<()> {
+    pub async fn run(self, shutdown: CancellationToken) {
         let stop_probing = CancellationToken::new();
         let mut probers = Vec::new();
         for pool in [
@@ -112,15 +113,12 @@ impl Edge {
             probers.extend(pool.spawn_probers(&stop_probing));
         }
         tracing::info!(addr = %self.local_addr(), "edge serving");
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
+        http::serve(self.listener, self.router, shutdown).await;
         stop_probing.cancel();
         for prober in probers {
             prober.await.ok();
         }
         tracing::info!("edge stopped");
-        served
     }
 }
 
@@ -130,6 +128,7 @@ impl dishpatch::binary::Program for Edge {
     }
 
     async fn serve(self, shutdown: CancellationToken) -> Result<(), Box<dyn std::error::Error>> {
-        Ok(self.run(shutdown).await?)
+        self.run(shutdown).await;
+        Ok(())
     }
 }

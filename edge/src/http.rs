@@ -1,0 +1,73 @@
+//! Serving the router over HTTP/1.1 keep-alive connections, one task each,
+//! with a graceful stop that lets the requests in flight finish.
+//!
+//! Not `axum::serve`: that one serves HTTP/1 and HTTP/2 on every
+//! connection, and its connection state cost the edge about a third more
+//! memory per idle connection (BENCHMARKS.md). Browsers and REST clients
+//! reach the edge over HTTP/1.1 (HTTP/2 would come with TLS, in front of it).
+
+use axum::{Router, body::Body};
+use hyper::body::Incoming;
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    server::graceful::GracefulShutdown,
+    service::TowerToHyperService,
+};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+/// How long a client may take to send a request's headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait before accepting again after the process ran out of
+/// file descriptors (or another error of the listener, not the connection).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Serves `router` on `listener` until `shutdown`, then stops accepting,
+/// closes idle connections and waits for the requests in flight.
+pub(crate) async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let connections = GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = shutdown.cancelled() => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(error) if is_connection_error(&error) => continue,
+            Err(error) => {
+                tracing::warn!(%error, "accepting a connection failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        // Responses are written whole; waiting to coalesce them only delays.
+        stream.set_nodelay(true).ok();
+        let service = router
+            .clone()
+            .map_request(|request: http::Request<Incoming>| request.map(Body::new));
+        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    connections.shutdown().await;
+}
+
+/// Errors of one connection (the client gave up before it was accepted),
+/// not of the listener.
+fn is_connection_error(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    matches!(
+        error.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    )
+}
