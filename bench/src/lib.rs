@@ -7,11 +7,12 @@
 //! - [`load`]: the closed and open loops.
 //! - [`report`]: what was measured.
 //! - [`suite`], [`baseline`]: the side-by-side baseline and its reference
-//!   servers.
+//!   servers; [`idle`]: idle keep-alive connections, for memory.
 
 pub mod baseline;
 mod grpc;
 mod http;
+pub mod idle;
 pub mod load;
 pub mod report;
 pub mod scenario;

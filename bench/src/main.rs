@@ -1,4 +1,4 @@
-use bench::{load::LoadShape, scenario::Scenario, target::Target};
+use bench::{load::LoadShape, scenario::Scenario, suite::SuiteSettings, target::Target};
 use clap::{Parser, Subcommand};
 use std::time::Duration;
 
@@ -32,9 +32,19 @@ struct SuiteArgs {
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     warmup: Duration,
 
-    /// Length of each measurement (e.g. 10s).
-    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    /// Length of each measurement (e.g. 6s).
+    #[arg(long, default_value = "6s", value_parser = humantime::parse_duration)]
     duration: Duration,
+
+    /// Rounds of the four measurements behind the ratios (the report gives
+    /// their medians).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
+    rounds: u16,
+
+    /// Idle keep-alive connections to hold at the edge, for its memory;
+    /// 0 skips that part.
+    #[arg(long, default_value_t = 5000)]
+    idle_connections: usize,
 
     /// The `stack` binary; by default the one beside this one.
     #[arg(long)]
@@ -129,16 +139,20 @@ async fn suite(args: SuiteArgs) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
-    let shape = LoadShape {
-        connections: args.connections,
-        grpc_connections: 4,
-        rate: None,
-        warmup: args.warmup,
-        duration: args.duration,
-        max_requests: None,
-        request_timeout: Duration::from_secs(10),
+    let settings = SuiteSettings {
+        shape: LoadShape {
+            connections: args.connections,
+            grpc_connections: 4,
+            rate: None,
+            warmup: args.warmup,
+            duration: args.duration,
+            max_requests: None,
+            request_timeout: Duration::from_secs(10),
+        },
+        rounds: usize::from(args.rounds),
+        idle_connections: args.idle_connections,
     };
-    let report = bench::suite::run(&stack, &bench, &shape).await?;
+    let report = bench::suite::run(&stack, &bench, &settings).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

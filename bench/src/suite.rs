@@ -7,13 +7,21 @@
 //! 3. gRPC straight at restaurant-svc (one replica);
 //! 4. the edge in front of one restaurant-svc replica and in front of two,
 //!    `read` and `list`;
-//! 5. `order` and `mixed` through the edge with two replicas of everything.
+//! 5. `order` and `mixed` through the edge with two replicas of everything;
+//! 6. the latency the edge adds: `read` in an open loop at half the edge's
+//!    peak rate, through the edge and straight at restaurant-svc;
+//! 7. the edge's memory holding thousands of idle keep-alive connections.
+//!
+//! The four measurements behind the ratios (1–3 and the edge's `read` with
+//! one replica) run in interleaved rounds, and the suite reports the median
+//! of each ratio over the rounds with its range: on a small shared machine
+//! one run of each drifts by ±20%.
 //!
 //! Services and edges run as `stack serve …` (the release `stack` binary);
 //! the reference servers as `bench serve …`. Every process's peak RSS is
-//! read from /proc at the end.
+//! read from /proc before the idle connections are opened.
 
-use crate::{load::LoadShape, report::Report, scenario::Scenario, target::Target};
+use crate::{idle::IdleConnections, load::LoadShape, report::Report, scenario::Scenario, target::Target};
 use serde::Serialize;
 use std::{fmt::Write, net::SocketAddr, path::Path, process::Stdio, time::Duration};
 use tokio::process::Child;
@@ -39,13 +47,33 @@ impl Started {
         })
     }
 
-    /// Its peak resident set so far, in MiB (VmHWM).
+    /// Its peak resident set so far, in MiB.
     fn peak_rss_mib(&self) -> Option<f64> {
+        self.memory_mib("VmHWM:")
+    }
+
+    /// Its resident set now, in MiB.
+    fn rss_mib(&self) -> Option<f64> {
+        self.memory_mib("VmRSS:")
+    }
+
+    fn memory_mib(&self, field: &str) -> Option<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
-        let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+        let line = status.lines().find(|line| line.starts_with(field))?;
         let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kib / 1024.0)
     }
+}
+
+/// How the suite measures.
+#[derive(Debug, Clone)]
+pub struct SuiteSettings {
+    /// The shape of every closed-loop measurement.
+    pub shape: LoadShape,
+    /// Rounds of the four measurements behind the ratios.
+    pub rounds: usize,
+    /// Idle keep-alive connections to hold at the edge; 0 skips that part.
+    pub idle_connections: usize,
 }
 
 /// One measurement of the suite.
@@ -53,8 +81,38 @@ impl Started {
 pub struct Measurement {
     /// What was measured, as in the module docs.
     pub what: String,
-    /// The run.
+    /// How many runs it was the median of.
+    pub runs: usize,
+    /// The run (the median one, by requests/s).
     pub report: Report,
+}
+
+/// A ratio of two throughputs measured in the same round.
+#[derive(Debug, Serialize)]
+pub struct Ratio {
+    pub name: String,
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// How much later answers come through the edge than straight from
+/// restaurant-svc, at the same open-loop rate.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddedLatency {
+    pub rate: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// The edge's memory around holding idle connections.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdleMemory {
+    pub connections: usize,
+    pub rss_before_mib: f64,
+    pub rss_holding_mib: f64,
 }
 
 /// Everything a suite run measured.
@@ -63,14 +121,20 @@ pub struct Measurement {
 pub struct SuiteReport {
     pub measurements: Vec<Measurement>,
     /// Edge read (1 replica) over ceiling, passthrough and direct gRPC.
-    pub ratios: Vec<(String, f64)>,
-    /// Peak RSS of every process, MiB.
+    pub ratios: Vec<Ratio>,
+    pub added_latency: AddedLatency,
+    pub idle: Option<IdleMemory>,
+    /// Peak RSS of every process under load, MiB.
     pub peak_rss_mib: Vec<(String, f64)>,
 }
 
-/// Runs the suite with `shape` per measurement; `stack` and `bench` are the
-/// release binaries to start.
-pub async fn run(stack: &Path, bench: &Path, shape: &LoadShape) -> Result<SuiteReport, String> {
+/// Runs the suite; `stack` and `bench` are the release binaries to start.
+pub async fn run(stack: &Path, bench: &Path, settings: &SuiteSettings) -> Result<SuiteReport, String> {
+    if settings.idle_connections > 0 {
+        // The edge inherits the limit; a few hundred spare for everything else.
+        crate::idle::raise_fd_limit(settings.idle_connections as u64 + 512)?;
+    }
+    let shape = &settings.shape;
     let data = std::env::temp_dir().join(format!("dishpatch-suite-{}", std::process::id()));
     std::fs::create_dir_all(&data).map_err(|error| format!("creating {}: {error}", data.display()))?;
     let store = |name: &str| format!("sqlite://{}/{name}.db", data.display());
@@ -174,58 +238,154 @@ pub async fn run(stack: &Path, bench: &Path, shape: &LoadShape) -> Result<SuiteR
             .parse()
             .expect("an address")
     };
-    let edge_two_target = http("edge (2 replicas each)");
-    let catalog = wait_for_catalog(&edge_two_target).await?;
-    let plan: [(&str, Target, Scenario); 9] = [
-        ("1. ceiling", http("ceiling"), Scenario::Read),
-        ("2. passthrough", http("passthrough"), Scenario::Read),
-        (
-            "3. gRPC to restaurant-svc",
-            format!("grpc://{r1}").parse().expect("an address"),
-            Scenario::Read,
-        ),
-        (
-            "4. edge, 1 replica",
-            http("edge (1 replica each)"),
-            Scenario::Read,
-        ),
-        (
-            "4. edge, 1 replica",
-            http("edge (1 replica each)"),
-            Scenario::List,
-        ),
-        ("4. edge, 2 replicas", edge_two_target.clone(), Scenario::Read),
-        ("4. edge, 2 replicas", edge_two_target.clone(), Scenario::List),
-        ("5. edge, 2 replicas", edge_two_target.clone(), Scenario::Order),
-        ("5. edge, 2 replicas", edge_two_target, Scenario::Mixed),
+    let edge_one = http("edge (1 replica each)");
+    let edge_two = http("edge (2 replicas each)");
+    let direct: Target = format!("grpc://{r1}").parse().expect("an address");
+    let catalog = wait_for_catalog(&edge_two).await?;
+    let measure = |what: &'static str, target: &Target, scenario, shape: &LoadShape| {
+        let (target, catalog, shape) = (target.clone(), catalog.clone(), shape.clone());
+        async move {
+            eprintln!("measuring {what}: {scenario:?} …");
+            crate::load::run(&target, scenario, catalog, &shape).await
+        }
+    };
+
+    // The ratios' four, in interleaved rounds.
+    let compared = [
+        ("1. ceiling", http("ceiling")),
+        ("2. passthrough", http("passthrough")),
+        ("3. gRPC to restaurant-svc", direct.clone()),
+        ("4. edge, 1 replica", edge_one.clone()),
     ];
-    let mut measurements = Vec::new();
-    for (what, target, scenario) in plan {
-        eprintln!("measuring {what}: {scenario:?} …");
-        let report = crate::load::run(&target, scenario, catalog.clone(), shape).await?;
+    let mut rounds: Vec<Vec<Report>> = compared.iter().map(|_| Vec::new()).collect();
+    for _ in 0..settings.rounds.max(1) {
+        for ((what, target), runs) in compared.iter().zip(&mut rounds) {
+            runs.push(measure(what, target, Scenario::Read, shape).await?);
+        }
+    }
+    let rate = |round: usize, of: usize| rounds[of][round].requests_per_second;
+    let ratio = |name: &str, of: usize| {
+        let per_round: Vec<f64> = (0..rounds[3].len())
+            .map(|round| rate(round, 3) / rate(round, of))
+            .collect();
+        Ratio {
+            name: name.to_owned(),
+            median: median(&per_round),
+            min: per_round.iter().copied().fold(f64::INFINITY, f64::min),
+            max: per_round.iter().copied().fold(0.0, f64::max),
+        }
+    };
+    let ratios = vec![
+        ratio("edge read / ceiling (4/1)", 0),
+        ratio("edge read / passthrough (4/2)", 1),
+        ratio("edge read / direct gRPC (4/3)", 2),
+    ];
+    let mut measurements: Vec<Measurement> = compared
+        .iter()
+        .zip(rounds)
+        .map(|((what, _), runs)| Measurement {
+            what: (*what).to_owned(),
+            runs: runs.len(),
+            report: median_run(runs),
+        })
+        .collect();
+    let edge_peak = measurements[3].report.requests_per_second;
+
+    let once = [
+        ("4. edge, 1 replica", &edge_one, Scenario::List),
+        ("4. edge, 2 replicas", &edge_two, Scenario::Read),
+        ("4. edge, 2 replicas", &edge_two, Scenario::List),
+        ("5. edge, 2 replicas", &edge_two, Scenario::Order),
+        ("5. edge, 2 replicas", &edge_two, Scenario::Mixed),
+    ];
+    for (what, target, scenario) in once {
+        let report = measure(what, target, scenario, shape).await?;
         measurements.push(Measurement {
             what: what.to_owned(),
+            runs: 1,
             report,
         });
     }
 
-    let rate = |index: usize| measurements[index].report.requests_per_second;
-    let ratios = vec![
-        ("edge read / ceiling (4/1)".to_owned(), rate(3) / rate(0)),
-        ("edge read / passthrough (4/2)".to_owned(), rate(3) / rate(1)),
-        ("edge read / direct gRPC (4/3)".to_owned(), rate(3) / rate(2)),
-    ];
+    // The same open-loop rate, half the edge's peak, through the edge and
+    // straight at the replica behind it.
+    let open = LoadShape {
+        rate: Some((edge_peak / 2.0).round()),
+        ..shape.clone()
+    };
+    let through_edge = measure("6. open loop, edge 1 replica", &edge_one, Scenario::Read, &open).await?;
+    let straight = measure(
+        "6. open loop, gRPC to restaurant-svc",
+        &direct,
+        Scenario::Read,
+        &open,
+    )
+    .await?;
+    let added_latency = AddedLatency {
+        rate: open.rate.unwrap_or_default(),
+        p50_ms: through_edge.latency_ms.p50 - straight.latency_ms.p50,
+        p99_ms: through_edge.latency_ms.p99 - straight.latency_ms.p99,
+    };
+    for (what, report) in [
+        ("6. open loop, edge 1 replica", through_edge),
+        ("6. open loop, gRPC to restaurant-svc", straight),
+    ] {
+        measurements.push(Measurement {
+            what: what.to_owned(),
+            runs: 1,
+            report,
+        });
+    }
+
     let peak_rss_mib = started
         .iter()
         .filter_map(|s| Some((s.name.clone(), s.peak_rss_mib()?)))
         .collect();
+    let idle = if settings.idle_connections > 0 {
+        eprintln!(
+            "holding {} idle connections at the edge …",
+            settings.idle_connections
+        );
+        let edge = started
+            .iter()
+            .find(|s| s.name == "edge (1 replica each)")
+            .expect("started");
+        let rss_before_mib = edge.rss_mib().ok_or("the edge's memory is unreadable")?;
+        let restaurant_id = &catalog.restaurants[0].0;
+        let held = IdleConnections::open(&edge_one, restaurant_id, settings.idle_connections).await?;
+        // Let the edge settle what it allocated while answering.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let rss_holding_mib = edge.rss_mib().ok_or("the edge's memory is unreadable")?;
+        drop(held);
+        Some(IdleMemory {
+            connections: settings.idle_connections,
+            rss_before_mib,
+            rss_holding_mib,
+        })
+    } else {
+        None
+    };
     drop(started);
     std::fs::remove_dir_all(&data).ok();
     Ok(SuiteReport {
         measurements,
         ratios,
+        added_latency,
+        idle,
         peak_rss_mib,
     })
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
+/// The run with the median throughput.
+fn median_run(mut runs: Vec<Report>) -> Report {
+    runs.sort_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second));
+    runs.swap_remove(runs.len() / 2)
 }
 
 /// The edge answers 503 until its probes find the replicas.
@@ -245,14 +405,17 @@ impl SuiteReport {
     /// The report as Markdown tables, for BENCHMARKS.md.
     pub fn markdown(&self) -> String {
         let mut out = String::from(
-            "| measurement | scenario | requests/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+            "| measurement | scenario | runs | requests/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
-        for Measurement { what, report } in &self.measurements {
+        for Measurement { what, runs, report } in &self.measurements {
             let l = &report.latency_ms;
+            let scenario = match report.rate {
+                Some(rate) => format!("{:?} at {rate:.0}/s", report.scenario),
+                None => format!("{:?}", report.scenario),
+            };
             let _ = writeln!(
                 out,
-                "| {what} | {:?} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
-                report.scenario,
+                "| {what} | {scenario} | {runs} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
                 report.requests_per_second,
                 l.p50,
                 l.p90,
@@ -262,11 +425,41 @@ impl SuiteReport {
                 report.error_count()
             );
         }
-        out.push_str("\n| ratio | value |\n|---|---:|\n");
-        for (name, value) in &self.ratios {
-            let _ = writeln!(out, "| {name} | {:.0}% |", value * 100.0);
+        out.push_str("\n| ratio (per round) | median | range |\n|---|---:|---:|\n");
+        for Ratio {
+            name,
+            median,
+            min,
+            max,
+        } in &self.ratios
+        {
+            let _ = writeln!(
+                out,
+                "| {name} | {:.0}% | {:.0}–{:.0}% |",
+                median * 100.0,
+                min * 100.0,
+                max * 100.0
+            );
         }
-        out.push_str("\n| process | peak RSS (MiB) |\n|---|---:|\n");
+        let AddedLatency { rate, p50_ms, p99_ms } = &self.added_latency;
+        let _ = writeln!(
+            out,
+            "\nLatency the edge adds at {rate:.0} requests/s (open loop): p50 {p50_ms:+.2} ms, p99 {p99_ms:+.2} ms."
+        );
+        if let Some(IdleMemory {
+            connections,
+            rss_before_mib,
+            rss_holding_mib,
+        }) = &self.idle
+        {
+            let _ = writeln!(
+                out,
+                "\nThe edge holding {connections} idle keep-alive connections: RSS {rss_holding_mib:.1} MiB \
+                 ({rss_before_mib:.1} MiB before; {:.1} KiB a connection).",
+                (rss_holding_mib - rss_before_mib) * 1024.0 / *connections as f64
+            );
+        }
+        out.push_str("\n| process | peak RSS under load (MiB) |\n|---|---:|\n");
         for (name, mib) in &self.peak_rss_mib {
             let _ = writeln!(out, "| {name} | {mib:.1} |");
         }

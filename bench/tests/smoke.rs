@@ -3,7 +3,7 @@
 //! stack answers every request. Speed is measured in BENCHMARKS.md, never
 //! here.
 
-use bench::{load::LoadShape, scenario::Scenario, target::Target};
+use bench::{load::LoadShape, scenario::Scenario, suite::SuiteSettings, target::Target};
 use std::time::Duration;
 use test_support::process::{ServiceProcess, binary};
 
@@ -111,4 +111,43 @@ async fn every_scenario_runs_without_errors() {
         .await
         .unwrap_err();
     assert!(refused.contains("against the edge"), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_suite_runs_end_to_end() {
+    let settings = SuiteSettings {
+        shape: LoadShape {
+            connections: 4,
+            grpc_connections: 2,
+            rate: None,
+            warmup: Duration::from_millis(100),
+            duration: Duration::from_millis(300),
+            max_requests: None,
+            request_timeout: Duration::from_secs(5),
+        },
+        rounds: 2,
+        idle_connections: 20,
+    };
+    let (stack, bench) = (binary("stack"), binary("bench"));
+    let report = bench::suite::run(stack.as_ref(), bench.as_ref(), &settings)
+        .await
+        .unwrap();
+    let markdown = report.markdown();
+
+    assert_eq!(report.measurements.len(), 11, "{markdown}");
+    for measurement in &report.measurements {
+        let run = &measurement.report;
+        assert!(run.requests > 0 && run.error_count() == 0, "{markdown}");
+    }
+    assert_eq!(report.measurements[0].runs, 2, "the ratios' four run in rounds");
+    assert_eq!(report.ratios.len(), 3);
+    for ratio in &report.ratios {
+        assert!(
+            ratio.min <= ratio.median && ratio.median <= ratio.max,
+            "{markdown}"
+        );
+    }
+    let idle = report.idle.as_ref().expect("idle connections were held");
+    assert!(idle.connections == 20 && idle.rss_holding_mib > 0.0, "{markdown}");
+    assert_eq!(report.peak_rss_mib.len(), 10, "every process: {markdown}");
 }
