@@ -51,7 +51,10 @@ fn store_status(error: &sqlx::Error) -> Status {
     };
     if retryable {
         tracing::warn!(%error, "store unavailable");
-        Status::new(Code::Unavailable, "the store is busy or unreachable; retry")
+        crate::pool::dependency_unavailable(
+            Status::new(Code::Unavailable, "the store is busy or unreachable; retry"),
+            "store",
+        )
     } else {
         tracing::error!(%error, "store failure");
         Status::internal("internal store error")

@@ -10,7 +10,7 @@ use crate::{
 use dishpatch::{
     call::CallContext,
     error::ServiceError,
-    pool::{CallKind, ReplicaPool},
+    pool::{CallKind, ReplicaPool, dependency_unavailable},
     proto::{
         order::v1::{self as pb, order_service_server::OrderService},
         restaurant::v1::{
@@ -79,10 +79,15 @@ impl OrderApi {
             }
             Err(status) => {
                 tracing::warn!(code = ?status.code(), message = status.message(), "pricing failed");
-                Err(ServiceError::Downstream(Status::unavailable(format!(
-                    "restaurant-svc could not price the order: {}",
-                    status.message()
-                ))))
+                // Ours to pass on, but not our own failure: the edge keeps
+                // this replica, whose other calls still work.
+                Err(ServiceError::Downstream(dependency_unavailable(
+                    Status::unavailable(format!(
+                        "restaurant-svc could not price the order: {}",
+                        status.message()
+                    )),
+                    "restaurant-svc",
+                )))
             }
         }
     }

@@ -3,6 +3,12 @@
 //! rotation the moment a call finds it unreachable or UNAVAILABLE, without
 //! waiting for the next probe. A tonic channel cannot be trusted to say so
 //! itself: after a failed connect it still reports ready (tonic#643).
+//!
+//! Two failures leave the replica in rotation: a call that ran out of its
+//! deadline (DEADLINE_EXCEEDED: the replica is slow for this caller's
+//! budget, not gone), and an UNAVAILABLE the replica marks as its
+//! dependency's ([`dependency_unavailable`]: order-svc when restaurant-svc
+//! is down is itself fine, and its other calls still work).
 
 use super::{
     Shared,
@@ -21,6 +27,20 @@ pub const SERVED_BY: &str = "x-served-by";
 /// Status metadata marking a call that never reached a replica, so even a
 /// write may be sent again: its value says why (`no-replica`, `connect`).
 pub(crate) const UNREACHED: &str = "x-dishpatch-unreached";
+
+/// Status metadata by which a replica says its UNAVAILABLE is not its own
+/// but that of what it depends on (another service, its store); the value
+/// names it.
+const DEPENDENCY: &str = "x-dishpatch-dependency";
+
+/// `status` (UNAVAILABLE) marked as caused by `dependency`, so callers'
+/// pools keep the replica that answered it in rotation.
+pub fn dependency_unavailable(mut status: Status, dependency: &'static str) -> Status {
+    status
+        .metadata_mut()
+        .insert(DEPENDENCY, MetadataValue::from_static(dependency));
+    status
+}
 
 /// The status of a call that could not be sent anywhere.
 pub(crate) fn no_healthy_replica(service: &str) -> Status {
@@ -78,7 +98,9 @@ impl Service<http::Request<Body>> for ReplicaEndpoint {
             match sent {
                 Ok(mut response) => {
                     replica.count_served();
-                    if grpc_status(&response) == Some(Code::Unavailable) {
+                    if grpc_status(&response) == Some(Code::Unavailable)
+                        && !response.headers().contains_key(DEPENDENCY)
+                    {
                         shared.observe(&replica, Observation::CallFailed("answered UNAVAILABLE".into()));
                     }
                     response
@@ -87,15 +109,19 @@ impl Service<http::Request<Body>> for ReplicaEndpoint {
                     Ok(response)
                 }
                 Err(error) => {
+                    let (service, addr) = (&shared.service, replica.addr());
+                    if caused_by::<tonic::TimeoutExpired>(&error) {
+                        let status =
+                            Status::deadline_exceeded(format!("{service} ({addr}) did not answer in time"));
+                        return Err(status.into());
+                    }
                     let message = error_chain(&error);
                     shared.observe(&replica, Observation::CallFailed(message.clone()));
-                    let status =
-                        Status::unavailable(format!("{} ({}): {message}", shared.service, replica.addr()));
-                    let status = if is_connect_failure(&message) {
-                        unreached(status, "connect")
-                    } else {
-                        status
-                    };
+                    let status = Status::unavailable(format!("{service} ({addr}): {message}"));
+                    if caused_by::<tonic::ConnectError>(&error) {
+                        // Not connected: the request was never sent.
+                        return Err(unreached(status, "connect").into());
+                    }
                     Err(status.into())
                 }
             }
@@ -122,11 +148,14 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     message
 }
 
-/// Whether a transport error happened while connecting, so the request
-/// cannot have been sent.
-fn is_connect_failure(chain: &str) -> bool {
-    let chain = chain.to_ascii_lowercase();
-    chain.contains("connect error")
-        || chain.contains("connection refused")
-        || chain.contains("timeout expired")
+/// Whether `E` is `error` or one of its sources.
+fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error.is::<E>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }

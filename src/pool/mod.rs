@@ -19,7 +19,7 @@ mod replica;
 mod retry;
 mod rotation;
 
-pub use endpoint::{SERVED_BY, had_no_replica};
+pub use endpoint::{SERVED_BY, dependency_unavailable, had_no_replica};
 pub use prober::ProbeSettings;
 pub use replica::Thresholds;
 pub use retry::CallKind;

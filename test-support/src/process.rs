@@ -82,12 +82,27 @@ impl ServiceProcess {
 
     /// Sends SIGTERM, as an orchestrator does to stop a service.
     pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends SIGSTOP: it stays connected but answers nothing, as a hung
+    /// process would, until [`Self::resume`].
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Sends SIGCONT after [`Self::pause`].
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, signal: &str) {
         let pid = self.child.id().expect("the process is running");
         let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
+            .args([format!("-{signal}"), pid.to_string()])
             .status()
             .expect("running kill");
-        assert!(status.success(), "kill -TERM {pid} failed");
+        assert!(status.success(), "kill -{signal} {pid} failed");
     }
 
     /// Sends SIGKILL, as a crash would end it, and reaps it.

@@ -1,6 +1,7 @@
-//! axum's JSON and query extractors, with their rejections turned into
-//! [`ApiError`]s: 400 naming the field for malformed JSON or a wrong type,
-//! 413 for a body over the limit, 415 for a body that is not JSON.
+//! axum's JSON, query and path extractors, with their rejections turned
+//! into [`ApiError`]s: 400 naming the field for malformed JSON, a wrong type
+//! or a path that is not UTF-8, 413 for a body over the limit, 415 for a
+//! body that is not JSON.
 
 use super::error::ApiError;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -33,6 +34,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Self(value)),
             Err(rejection) => Err(refused(StatusCode::BAD_REQUEST, rejection.body_text())),
+        }
+    }
+}
+
+/// Path parameters.
+#[derive(Debug)]
+pub(crate) struct Path<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(refused(rejection.status(), rejection.body_text())),
         }
     }
 }

@@ -4,14 +4,10 @@ use super::{
     AppState,
     dto::{NewOrder, Order, OrderList, OrderQuery, StatusUpdate, parse_status},
     error::ApiError,
-    extract::{Json, Query},
+    extract::{Json, Path, Query},
     request_id::RequestId,
 };
-use axum::{
-    Extension,
-    extract::{Path, State},
-    response::Response,
-};
+use axum::{Extension, extract::State, response::Response};
 use dishpatch::pool::{CallKind, ReplicaPool};
 use dishpatch::proto::order::v1::{self as pb, order_service_client::OrderServiceClient};
 use http::{HeaderMap, StatusCode};

@@ -4,14 +4,10 @@ use super::{
     AppState,
     dto::{Menu, MenuItem, NewMenuItem, NewRestaurant, Restaurant, RestaurantList, RestaurantQuery},
     error::ApiError,
-    extract::{Json, Query},
+    extract::{Json, Path, Query},
     request_id::RequestId,
 };
-use axum::{
-    Extension,
-    extract::{Path, State},
-    response::Response,
-};
+use axum::{Extension, extract::State, response::Response};
 use dishpatch::pool::{CallKind, ReplicaPool};
 use dishpatch::proto::restaurant::v1::{self as pb, restaurant_service_client::RestaurantServiceClient};
 use http::StatusCode;

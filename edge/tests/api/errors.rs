@@ -38,6 +38,15 @@ async fn client_mistakes_get_4xx_json_that_says_what_is_wrong() {
             .send()
     };
 
+    for path in ["/api/orders/%FF", "/api/restaurants/%FF/menu"] {
+        error_of(
+            fleet.get(path).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_argument",
+            "UTF-8",
+        )
+        .await;
+    }
     error_of(
         json_post("/api/restaurants", "{\"name\": ").await.unwrap(),
         StatusCode::BAD_REQUEST,

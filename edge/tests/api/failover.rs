@@ -233,3 +233,72 @@ async fn orders_go_on_while_a_restaurant_replica_is_down() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_hung_replica_times_out_as_504_and_stays_in_rotation() {
+    let fleet = Fleet::start().await;
+    let mut config = fleet.edge_config();
+    config.restaurant_replicas.truncate(1);
+    // Probes far apart: only the timed-out call could take the replica out.
+    config.probe_interval = Duration::from_secs(30);
+    config.deadline = Duration::from_millis(500);
+    let url = format!("{}/api/restaurants", fleet.extra_edge(config).await);
+    eventually("the edge to see its replica", Duration::from_secs(5), || async {
+        (fleet.http.get(&url).send().await.ok()?.status() == 200).then_some(())
+    })
+    .await;
+
+    fleet.restaurants[0].pause();
+    let response = fleet.http.get(&url).send().await.unwrap();
+    fleet.restaurants[0].resume();
+    assert_eq!(response.status(), 504, "a call that ran out of time");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "deadline_exceeded", "{body}");
+
+    let after = fleet.http.get(&url).send().await.unwrap();
+    assert_eq!(
+        after.status(),
+        200,
+        "the slow replica was not taken out of rotation"
+    );
+}
+
+#[tokio::test]
+async fn order_svc_stays_in_rotation_while_restaurant_svc_is_down() {
+    let mut fleet = Fleet::start().await;
+    let (restaurant_id, items) = fleet.menu().await;
+    for replica in &mut fleet.restaurants {
+        replica.kill().await;
+    }
+    // Keyed, so the edge may retry it on every order-svc replica.
+    let order = serde_json::json!({
+        "restaurantId": restaurant_id,
+        "customer": "ana",
+        "items": [{"menuItemId": items[0]["id"], "quantity": 1}],
+    });
+    let response = fleet
+        .http
+        .post(fleet.url("/api/orders"))
+        .header("idempotency-key", "k-1")
+        .json(&order)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("restaurant-svc"),
+        "the cause is named: {body}"
+    );
+
+    assert_eq!(
+        fleet.get("/api/orders").await.status(),
+        200,
+        "order-svc still answers what needs no restaurant-svc"
+    );
+    let health: Value = fleet.get("/health").await.json().await.unwrap();
+    assert_eq!(health["services"]["order-svc"]["healthy"], true, "{health}");
+}
