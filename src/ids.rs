@@ -20,6 +20,8 @@ pub const MENU_ITEM: IdKind = IdKind { prefix: "itm_" };
 pub const ORDER: IdKind = IdKind { prefix: "ord_" };
 /// `ntf_…`: a notification.
 pub const NOTIFICATION: IdKind = IdKind { prefix: "ntf_" };
+/// `req_…`: a request, as the edge names those that came without an id.
+pub const REQUEST: IdKind = IdKind { prefix: "req_" };
 
 const HEX_DIGITS: usize = 32;
 

@@ -30,6 +30,24 @@ use tonic_health::{
 /// How long in-flight calls may take to finish after the drain period.
 pub const IN_FLIGHT_LIMIT: Duration = Duration::from_secs(10);
 
+/// A listen address that could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("binding {addr}: {source}")]
+pub struct BindError {
+    /// The address asked for.
+    pub addr: SocketAddr,
+    /// What went wrong.
+    pub source: std::io::Error,
+}
+
+/// Binds a TCP listener on `addr` (port 0 picks a free port); the error
+/// names the address.
+pub async fn bind_listener(addr: SocketAddr) -> Result<TcpListener, BindError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| BindError { addr, source })
+}
+
 /// Why a server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -60,9 +78,11 @@ impl ServiceHost {
         addr: SocketAddr,
         service_name: &'static str,
         drain: Duration,
-    ) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
-        let local_addr = listener.local_addr()?;
+    ) -> Result<Self, BindError> {
+        let listener = bind_listener(addr).await?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| BindError { addr, source })?;
         Ok(Self {
             listener,
             local_addr,

@@ -2,7 +2,7 @@
 //! routes, its background tasks and its store.
 
 use crate::{
-    server::{ServeError, ServiceHost},
+    server::{BindError, ServeError, ServiceHost},
     store::{OpenError, Store},
 };
 use std::{future::Future, net::SocketAddr};
@@ -14,13 +14,8 @@ use tonic::service::Routes;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The listen address could not be bound.
-    #[error("binding {addr}: {source}")]
-    Bind {
-        /// The address asked for.
-        addr: SocketAddr,
-        /// What went wrong.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     /// The store could not be opened or migrated.
     #[error(transparent)]
     Store(#[from] OpenError),
@@ -30,17 +25,6 @@ pub enum StartError {
     /// The store could not be prepared (seeded, read at start).
     #[error("preparing the store: {0}")]
     Prepare(#[from] sqlx::Error),
-}
-
-/// Binds a service's listener (see [`ServiceHost::bind`]).
-pub async fn bind(
-    addr: SocketAddr,
-    service_name: &'static str,
-    drain: std::time::Duration,
-) -> Result<ServiceHost, StartError> {
-    ServiceHost::bind(addr, service_name, drain)
-        .await
-        .map_err(|source| StartError::Bind { addr, source })
 }
 
 /// A service ready to run.

@@ -18,6 +18,7 @@ use dishpatch::proto::{
     order::v1::order_service_server::SERVICE_NAME as ORDER,
     restaurant::v1::restaurant_service_server::SERVICE_NAME as RESTAURANT,
 };
+use dishpatch::server::{BindError, bind_listener};
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -26,13 +27,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The listen address could not be bound.
-    #[error("binding {addr}: {source}")]
-    Bind {
-        /// The address asked for.
-        addr: SocketAddr,
-        /// What went wrong.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     /// A setting is unusable.
     #[error("{0}")]
     Config(String),
@@ -78,12 +74,7 @@ pub async fn build(config: Config) -> Result<Edge, StartError> {
             config.notify_balance,
         )?,
     };
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+    let listener = bind_listener(config.listen).await?;
     let router = api::router(pools.clone(), config.deadline);
     Ok(Edge {
         listener,

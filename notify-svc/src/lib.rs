@@ -14,6 +14,7 @@ pub use dishpatch::service::{ReadyService, StartError};
 
 use dishpatch::{
     proto::notify::v1::notify_service_server::{NotifyServiceServer, SERVICE_NAME},
+    server::ServiceHost,
     store::{Migrations, Store},
 };
 use tonic::service::Routes;
@@ -33,7 +34,7 @@ pub async fn build(config: Config) -> Result<ReadyService, StartError> {
     let store = Store::open(&config.database_url, &MIGRATIONS).await?;
     let notifications = store::NotificationStore::new(store.clone());
     let last_seq = notifications.last_seq().await?;
-    let host = dishpatch::service::bind(config.listen, SERVICE_NAME, config.drain).await?;
+    let host = ServiceHost::bind(config.listen, SERVICE_NAME, config.drain).await?;
 
     let feed = feed::Feed::new();
     let api = grpc::NotifyApi::new(notifications.clone(), feed.clone(), host.streams_closed());

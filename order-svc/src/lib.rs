@@ -21,6 +21,7 @@ use dishpatch::{
         order::v1::order_service_server::{OrderServiceServer, SERVICE_NAME},
         restaurant::v1::restaurant_service_server::SERVICE_NAME as RESTAURANT_SERVICE,
     },
+    server::ServiceHost,
     store::{Migrations, Store},
 };
 use std::time::Duration;
@@ -62,7 +63,7 @@ pub async fn build(config: Config) -> Result<ReadyService, StartError> {
     .map_err(StartError::Config)?;
     let notify = ReplicaPool::new("notify-svc", NOTIFY_SERVICE, &config.notify_addr, settings)
         .map_err(StartError::Config)?;
-    let host = dishpatch::service::bind(config.listen, SERVICE_NAME, config.drain).await?;
+    let host = ServiceHost::bind(config.listen, SERVICE_NAME, config.drain).await?;
 
     let waker = relay::RelayWaker::default();
     let api = grpc::OrderApi {

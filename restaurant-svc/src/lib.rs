@@ -14,6 +14,7 @@ pub use dishpatch::service::{ReadyService, StartError};
 
 use dishpatch::{
     proto::restaurant::v1::restaurant_service_server::{RestaurantServiceServer, SERVICE_NAME},
+    server::ServiceHost,
     store::{Migrations, Store},
 };
 use tonic::service::Routes;
@@ -35,7 +36,7 @@ pub async fn build(config: Config) -> Result<ReadyService, StartError> {
     if !config.no_seed {
         seed::seed_if_empty(&restaurants).await?;
     }
-    let host = dishpatch::service::bind(config.listen, SERVICE_NAME, config.drain).await?;
+    let host = ServiceHost::bind(config.listen, SERVICE_NAME, config.drain).await?;
     let routes = Routes::new(RestaurantServiceServer::new(grpc::RestaurantApi::new(
         restaurants,
     )));

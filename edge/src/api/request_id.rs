@@ -26,7 +26,7 @@ pub async fn assign(mut request: Request, next: Next) -> Response {
         .filter(|id| is_sensible(id.as_bytes()))
         .cloned()
         .unwrap_or_else(|| {
-            HeaderValue::from_str(&format!("req_{}", uuid_hex())).expect("hex is a valid header")
+            HeaderValue::try_from(dishpatch::ids::REQUEST.generate()).expect("an id is a valid header")
         });
     request.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!(
@@ -68,9 +68,4 @@ fn error_body(status: StatusCode, details: &ErrorDetails, id: &HeaderValue, orig
 /// 1 to 128 visible ASCII characters: anything else is replaced.
 fn is_sensible(id: &[u8]) -> bool {
     (1..=128).contains(&id.len()) && id.iter().all(|b| b.is_ascii_graphic())
-}
-
-fn uuid_hex() -> String {
-    // A request id only needs to be unique; reuse the id scheme's UUIDs.
-    dishpatch::ids::ORDER.generate()[4..].to_owned()
 }
