@@ -10,10 +10,7 @@
 //! under load, orders queue while the previous batch commits and share the
 //! next transaction.
 
-use crate::{
-    domain::NewOrder,
-    store::{OrderStore, Placement, StoredOrder},
-};
+use crate::store::{OrderStore, Placed, Placement};
 use dishpatch::{error::ServiceError, validate::MAX_ORDER_LINES};
 use tokio::sync::{mpsc, oneshot};
 use tonic::Status;
@@ -25,16 +22,7 @@ const MAX_BATCH: usize = 32;
 // at most 32,766 values in one statement.
 const _: () = assert!(MAX_BATCH * MAX_ORDER_LINES * 7 <= 32_766);
 
-/// What became of a queued order.
-#[derive(Debug)]
-pub(crate) enum Placed {
-    /// Stored, as this.
-    Stored(StoredOrder),
-    /// Not stored: its customer already used its idempotency key. The order
-    /// asked for comes back, to compare with the one that used the key.
-    KeyUsed(NewOrder),
-}
-
+/// What a queued order learns.
 type Answer = Result<Placed, Status>;
 
 /// The queue of orders to store, and the task that stores them.
@@ -69,13 +57,9 @@ async fn store_batches(store: OrderStore, mut queued: mpsc::Receiver<(Placement,
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queued.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (placements, answers): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-        match store.insert_all(&placements).await {
-            Ok(stored) => {
-                for ((answer, stored), placement) in answers.into_iter().zip(stored).zip(placements) {
-                    let placed = match stored {
-                        Some(stored) => Placed::Stored(stored),
-                        None => Placed::KeyUsed(placement.new),
-                    };
+        match store.insert_all(placements).await {
+            Ok(placed) => {
+                for (answer, placed) in answers.into_iter().zip(placed) {
                     // The caller may have gone; the order is stored anyway.
                     answer.send(Ok(placed)).ok();
                 }

@@ -3,9 +3,9 @@
 
 use crate::{
     domain::{NewOrder, OrderFilter, StatusChange},
-    group_commit::{OrderWriter, Placed},
+    group_commit::OrderWriter,
     relay::RelayWaker,
-    store::{OrderStore, Placement, StoredOrder},
+    store::{OrderStore, Placed, Placement, StoredOrder},
 };
 use dishpatch::{
     call::CallContext,

@@ -64,18 +64,19 @@ pub(crate) struct Placement {
 
 impl Placement {
     /// The order as stored under `id` at `now`.
-    fn stored(&self, id: String, now: i64) -> StoredOrder {
+    fn into_stored(self, id: String, now: i64) -> StoredOrder {
         let Self { new, priced } = self;
+        let placed_at = Some(time::to_timestamp(now));
         let order = pb::Order {
             id,
-            restaurant_id: new.restaurant_id.clone(),
-            customer: new.customer.clone(),
+            restaurant_id: new.restaurant_id,
+            customer: new.customer,
             items: priced
                 .items
-                .iter()
+                .into_iter()
                 .map(|item| pb::OrderLine {
-                    menu_item_id: item.menu_item_id.clone(),
-                    name: item.name.clone(),
+                    menu_item_id: item.menu_item_id,
+                    name: item.name,
                     quantity: item.quantity,
                     unit_price_cents: item.unit_price_cents,
                     line_total_cents: item.line_total_cents,
@@ -85,19 +86,29 @@ impl Placement {
             status: OrderStatus::Placed.to_wire().into(),
             status_history: vec![pb::StatusChange {
                 status: OrderStatus::Placed.to_wire().into(),
-                at: Some(time::to_timestamp(now)),
+                at: placed_at,
             }],
-            delivery_address: new.delivery_address.clone(),
-            note: new.note.clone(),
-            created_at: Some(time::to_timestamp(now)),
-            updated_at: Some(time::to_timestamp(now)),
+            delivery_address: new.delivery_address,
+            note: new.note,
+            created_at: placed_at,
+            updated_at: placed_at,
         };
         StoredOrder {
             order,
-            restaurant_name: priced.restaurant_name.clone(),
+            restaurant_name: priced.restaurant_name,
             status: OrderStatus::Placed,
         }
     }
+}
+
+/// What became of an order given to [`OrderStore::insert_all`].
+#[derive(Debug)]
+pub(crate) enum Placed {
+    /// Stored, as this.
+    Stored(StoredOrder),
+    /// Not stored: its customer already used its idempotency key. The order
+    /// asked for comes back, to compare with the one that used the key.
+    KeyUsed(NewOrder),
 }
 
 /// An order as stored, with what its notifications need.
@@ -132,13 +143,10 @@ impl OrderStore {
 
     /// Stores priced orders with their first history entries and their
     /// notifications, all in one transaction (four statements however many
-    /// orders). Answers in the batch's order: `None` for an order whose
-    /// customer already used its idempotency key (in the store, or earlier
-    /// in the batch).
-    pub(crate) async fn insert_all(
-        &self,
-        batch: &[Placement],
-    ) -> Result<Vec<Option<StoredOrder>>, sqlx::Error> {
+    /// orders). Answers in the batch's order; an order whose customer
+    /// already used its idempotency key (in the store, or earlier in the
+    /// batch) comes back as [`Placed::KeyUsed`].
+    pub(crate) async fn insert_all(&self, batch: Vec<Placement>) -> Result<Vec<Placed>, sqlx::Error> {
         let now = time::now_micros();
         let ids: Vec<String> = batch.iter().map(|_| ORDER.generate()).collect();
         let mut transaction = self.store.begin_write().await?;
@@ -152,7 +160,7 @@ impl OrderStore {
             placeholders(batch.len(), 11)
         );
         let mut insert_orders = sqlx::query_scalar::<_, String>(&sql);
-        for (id, Placement { new, priced }) in ids.iter().zip(batch) {
+        for (id, Placement { new, priced }) in ids.iter().zip(&batch) {
             insert_orders = insert_orders
                 .bind(id)
                 .bind(&new.restaurant_id)
@@ -171,63 +179,27 @@ impl OrderStore {
             .await?
             .into_iter()
             .collect();
-        let placed: Vec<(&String, &Placement)> = ids
+        let placed: Vec<(&str, &Placement)> = ids
             .iter()
-            .zip(batch)
+            .zip(&batch)
             .filter(|(id, _)| inserted.contains(*id))
+            .map(|(id, placement)| (id.as_str(), placement))
             .collect();
-        if placed.is_empty() {
-            return Ok(batch.iter().map(|_| None).collect());
+        if !placed.is_empty() {
+            insert_details(&mut transaction, &placed, now).await?;
         }
-
-        let lines = placed
-            .iter()
-            .map(|(_, placement)| placement.priced.items.len())
-            .sum();
-        let sql = format!(
-            "INSERT INTO order_items (order_id, line, menu_item_id, name, quantity, unit_price_cents, line_total_cents)
-             VALUES {}",
-            placeholders(lines, 7)
-        );
-        let mut insert_lines = sqlx::query(&sql);
-        for (id, placement) in &placed {
-            for (line, item) in placement.priced.items.iter().enumerate() {
-                insert_lines = insert_lines
-                    .bind(*id)
-                    .bind(line as i64)
-                    .bind(&item.menu_item_id)
-                    .bind(&item.name)
-                    .bind(i64::from(item.quantity))
-                    .bind(item.unit_price_cents)
-                    .bind(item.line_total_cents);
-            }
-        }
-        insert_lines.execute(&mut **transaction).await?;
-
-        let changes: Vec<(&str, OrderStatus)> = placed
-            .iter()
-            .map(|(id, _)| (id.as_str(), OrderStatus::Placed))
-            .collect();
-        let events: Vec<OutboxEvent> = placed
-            .iter()
-            .flat_map(|(id, Placement { new, priced })| {
-                notifications(
-                    id,
-                    &new.restaurant_id,
-                    &priced.restaurant_name,
-                    &new.customer,
-                    priced.total_cents,
-                    OrderStatus::Placed,
-                )
-            })
-            .collect();
-        record_statuses(&mut transaction, &changes, now, &events).await?;
         transaction.commit().await?;
 
         Ok(ids
             .into_iter()
             .zip(batch)
-            .map(|(id, placement)| inserted.contains(&id).then(|| placement.stored(id, now)))
+            .map(|(id, placement)| {
+                if inserted.contains(&id) {
+                    Placed::Stored(placement.into_stored(id, now))
+                } else {
+                    Placed::KeyUsed(placement.new)
+                }
+            })
             .collect())
     }
 
@@ -428,6 +400,54 @@ impl OrderStore {
         delete.execute(self.store.pool()).await?;
         Ok(())
     }
+}
+
+/// Writes the lines, first history entries and notifications of orders
+/// just inserted under their ids.
+async fn insert_details(
+    transaction: &mut Transaction<'_, Any>,
+    placed: &[(&str, &Placement)],
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let lines = placed
+        .iter()
+        .map(|(_, placement)| placement.priced.items.len())
+        .sum();
+    let sql = format!(
+        "INSERT INTO order_items (order_id, line, menu_item_id, name, quantity, unit_price_cents, line_total_cents)
+         VALUES {}",
+        placeholders(lines, 7)
+    );
+    let mut insert_lines = sqlx::query(&sql);
+    for (id, placement) in placed {
+        for (line, item) in placement.priced.items.iter().enumerate() {
+            insert_lines = insert_lines
+                .bind(*id)
+                .bind(line as i64)
+                .bind(&item.menu_item_id)
+                .bind(&item.name)
+                .bind(i64::from(item.quantity))
+                .bind(item.unit_price_cents)
+                .bind(item.line_total_cents);
+        }
+    }
+    insert_lines.execute(&mut **transaction).await?;
+
+    let changes: Vec<(&str, OrderStatus)> = placed.iter().map(|(id, _)| (*id, OrderStatus::Placed)).collect();
+    let events: Vec<OutboxEvent> = placed
+        .iter()
+        .flat_map(|(id, Placement { new, priced })| {
+            notifications(
+                id,
+                &new.restaurant_id,
+                &priced.restaurant_name,
+                &new.customer,
+                priced.total_cents,
+                OrderStatus::Placed,
+            )
+        })
+        .collect();
+    record_statuses(transaction, &changes, now, &events).await
 }
 
 /// Writes the history entries of orders entering a status, and the
