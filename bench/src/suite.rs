@@ -128,6 +128,10 @@ pub struct SuiteReport {
     pub peak_rss_mib: Vec<(String, f64)>,
 }
 
+/// Where the edge's `read` stands among the four measurements behind the
+/// ratios, each of which is the edge's throughput over another's.
+const EDGE: usize = 3;
+
 /// Runs the suite; `stack` and `bench` are the release binaries to start.
 pub async fn run(stack: &Path, bench: &Path, settings: &SuiteSettings) -> Result<SuiteReport, String> {
     if settings.idle_connections > 0 {
@@ -246,11 +250,16 @@ pub async fn run(stack: &Path, bench: &Path, settings: &SuiteSettings) -> Result
         let (target, catalog, shape) = (target.clone(), catalog.clone(), shape.clone());
         async move {
             eprintln!("measuring {what}: {scenario:?} …");
-            crate::load::run(&target, scenario, catalog, &shape).await
+            let report = crate::load::run(&target, scenario, catalog, &shape).await?;
+            Ok::<_, String>(Measurement {
+                what: what.to_owned(),
+                runs: 1,
+                report,
+            })
         }
     };
 
-    // The ratios' four, in interleaved rounds.
+    // The ratios' four, in interleaved rounds; the edge last (EDGE).
     let compared = [
         ("1. ceiling", http("ceiling")),
         ("2. passthrough", http("passthrough")),
@@ -260,13 +269,13 @@ pub async fn run(stack: &Path, bench: &Path, settings: &SuiteSettings) -> Result
     let mut rounds: Vec<Vec<Report>> = compared.iter().map(|_| Vec::new()).collect();
     for _ in 0..settings.rounds.max(1) {
         for ((what, target), runs) in compared.iter().zip(&mut rounds) {
-            runs.push(measure(what, target, Scenario::Read, shape).await?);
+            runs.push(measure(what, target, Scenario::Read, shape).await?.report);
         }
     }
     let rate = |round: usize, of: usize| rounds[of][round].requests_per_second;
     let ratio = |name: &str, of: usize| {
-        let per_round: Vec<f64> = (0..rounds[3].len())
-            .map(|round| rate(round, 3) / rate(round, of))
+        let per_round: Vec<f64> = (0..rounds[EDGE].len())
+            .map(|round| rate(round, EDGE) / rate(round, of))
             .collect();
         Ratio {
             name: name.to_owned(),
@@ -289,7 +298,7 @@ pub async fn run(stack: &Path, bench: &Path, settings: &SuiteSettings) -> Result
             report: median_run(runs),
         })
         .collect();
-    let edge_peak = measurements[3].report.requests_per_second;
+    let edge_peak = measurements[EDGE].report.requests_per_second;
 
     let once = [
         ("4. edge, 1 replica", &edge_one, Scenario::List),
@@ -299,12 +308,7 @@ pub async fn run(stack: &Path, bench: &Path, settings: &SuiteSettings) -> Result
         ("5. edge, 2 replicas", &edge_two, Scenario::Mixed),
     ];
     for (what, target, scenario) in once {
-        let report = measure(what, target, scenario, shape).await?;
-        measurements.push(Measurement {
-            what: what.to_owned(),
-            runs: 1,
-            report,
-        });
+        measurements.push(measure(what, target, scenario, shape).await?);
     }
 
     // The same open-loop rate, half the edge's peak, through the edge and
@@ -321,21 +325,13 @@ pub async fn run(stack: &Path, bench: &Path, settings: &SuiteSettings) -> Result
         &open,
     )
     .await?;
+    let (edge_latency, direct_latency) = (&through_edge.report.latency_ms, &straight.report.latency_ms);
     let added_latency = AddedLatency {
         rate: open.rate.unwrap_or_default(),
-        p50_ms: through_edge.latency_ms.p50 - straight.latency_ms.p50,
-        p99_ms: through_edge.latency_ms.p99 - straight.latency_ms.p99,
+        p50_ms: edge_latency.p50 - direct_latency.p50,
+        p99_ms: edge_latency.p99 - direct_latency.p99,
     };
-    for (what, report) in [
-        ("6. open loop, edge 1 replica", through_edge),
-        ("6. open loop, gRPC to restaurant-svc", straight),
-    ] {
-        measurements.push(Measurement {
-            what: what.to_owned(),
-            runs: 1,
-            report,
-        });
-    }
+    measurements.extend([through_edge, straight]);
 
     let peak_rss_mib = started
         .iter()
