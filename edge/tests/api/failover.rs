@@ -302,3 +302,39 @@ async fn order_svc_stays_in_rotation_while_restaurant_svc_is_down() {
     let health: Value = fleet.get("/health").await.json().await.unwrap();
     assert_eq!(health["services"]["order-svc"]["healthy"], true, "{health}");
 }
+
+#[tokio::test]
+async fn stopping_the_edge_finishes_the_request_in_flight() {
+    let fleet = Fleet::start().await;
+    let mut config = fleet.edge_config();
+    config.restaurant_replicas.truncate(1);
+    let edge = edge::build(config).await.expect("the edge builds");
+    let url = format!("http://{}/api/restaurants", edge.local_addr());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(edge.run(stop.clone()));
+    eventually("the edge to see its replica", Duration::from_secs(5), || async {
+        (fleet.http.get(&url).send().await.ok()?.status() == 200).then_some(())
+    })
+    .await;
+
+    // A request held up behind a hung replica while the edge is told to stop.
+    fleet.restaurants[0].pause();
+    let in_flight = tokio::spawn(fleet.http.get(&url).send());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    stop.cancel();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let refused = reqwest::Client::new().get(&url).send().await;
+    assert!(refused.is_err(), "a stopping edge accepts no new connection");
+    assert!(!running.is_finished(), "the edge waits for the request in flight");
+
+    fleet.restaurants[0].resume();
+    let answer = in_flight
+        .await
+        .unwrap()
+        .expect("the request in flight is answered");
+    assert_eq!(answer.status(), 200);
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the edge stops once it has answered")
+        .unwrap();
+}
