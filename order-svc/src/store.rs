@@ -396,7 +396,7 @@ impl OrderStore {
         for id in outbox_ids {
             delete = delete.bind(id);
         }
-        let _turn = self.store.write_turn().await;
+        let _turn = self.store.write_turn().await?;
         delete.execute(self.store.pool()).await?;
         Ok(())
     }

@@ -100,7 +100,7 @@ impl RestaurantStore {
         .bind(&row.address)
         .bind(row.rating)
         .bind(row.created_at);
-        let _turn = self.store.write_turn().await;
+        let _turn = self.store.write_turn().await?;
         insert.execute(self.store.pool()).await?;
         Ok(row.into())
     }
@@ -220,7 +220,7 @@ impl RestaurantStore {
         .bind(row.price_cents)
         .bind(row.available)
         .bind(now);
-        let turn = self.store.write_turn().await;
+        let turn = self.store.write_turn().await?;
         let inserted = insert.execute(self.store.pool()).await;
         drop(turn);
         match inserted {
@@ -257,7 +257,7 @@ impl RestaurantStore {
             .bind(changes.price_cents)
             .bind(changes.available.map(i64::from))
             .bind(time::now_micros());
-        let turn = self.store.write_turn().await;
+        let turn = self.store.write_turn().await?;
         let updated = update.fetch_optional(self.store.pool()).await;
         drop(turn);
         match updated {

@@ -2,13 +2,17 @@
 //! `postgres://` URL. Queries go through sqlx's Any driver so one set of
 //! queries serves both; they use `$1`-style parameters, which both accept.
 //!
-//! SQLite runs in WAL mode with a busy timeout, so several replicas (OS
-//! processes) of one service can share one file: readers never block, and a
-//! writer waits for the one before it instead of failing.
+//! SQLite runs in WAL mode, so several replicas (OS processes) of one
+//! service can share one file: readers never block, and writers take turns
+//! ([`WriteTurn`]), with a busy timeout behind that for any other writer.
+
+mod write_turn;
+
+pub use write_turn::WriteTurn;
 
 use sqlx::{Any, AnyPool, Executor, Transaction, any::AnyPoolOptions, migrate::Migrator};
 use std::{fmt::Write as _, path::PathBuf, sync::Arc, time::Duration};
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use write_turn::SqliteWriters;
 
 /// How long a SQLite writer waits for another before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -45,7 +49,7 @@ pub enum OpenError {
     /// The URL names neither SQLite nor PostgreSQL.
     #[error("database URL {0:?} must start with sqlite: or postgres:")]
     UnknownScheme(String),
-    /// The SQLite file's folder or lock file could not be made.
+    /// The SQLite file's folder or lock file could not be made or locked.
     #[error("preparing the SQLite file {path}: {source}")]
     File {
         /// The file or folder concerned.
@@ -66,18 +70,16 @@ pub enum OpenError {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    /// SQLite has one writer at a time; this process's writers take turns
-    /// here (in order, without sleeping) rather than on SQLite's lock, whose
-    /// busy handler sleeps and retries: long, uneven waits under load.
-    writer: Arc<Mutex<()>>,
+    /// On SQLite, the turns of the file's writers.
+    writers: Option<Arc<SqliteWriters>>,
 }
 
-/// A write transaction, holding this process's turn to write (SQLite).
+/// A write transaction, holding the writer's turn (SQLite).
 /// Dereferences to the transaction; commit it, or drop it to roll back.
 #[derive(Debug)]
 pub struct WriteTransaction {
     transaction: Transaction<'static, Any>,
-    _turn: Option<OwnedMutexGuard<()>>,
+    _turn: WriteTurn,
 }
 
 impl WriteTransaction {
@@ -125,30 +127,45 @@ impl Store {
         let store = match backend {
             Backend::Sqlite => {
                 let path = sqlite_path(url);
-                let lock = lock_sqlite_file(&path).await?;
-                let store = Self::connect(&sqlite_url_creating(url), backend).await?;
+                let writers =
+                    SqliteWriters::open(&path).map_err(|(path, source)| OpenError::File { path, source })?;
+                // Migrating is writing: replicas starting together take
+                // turns, and the later ones find nothing left to apply.
+                let turn = writers.turn().await.map_err(|source| OpenError::File {
+                    path: path.clone(),
+                    source,
+                })?;
+                let pool = Self::connect(&sqlite_url_creating(url), backend).await?;
                 // WAL is a property of the file, set once; it lets readers run
                 // beside a writer, across processes.
-                store.pool.execute("PRAGMA journal_mode = WAL").await?;
-                migrations.sqlite.run(&store.pool).await?;
-                drop(lock);
-                store
+                pool.execute("PRAGMA journal_mode = WAL").await?;
+                migrations.sqlite.run(&pool).await?;
+                drop(turn);
+                Self {
+                    pool,
+                    backend,
+                    writers: Some(Arc::new(writers)),
+                }
             }
             Backend::Postgres => {
-                let store = Self::connect(url, backend).await?;
-                migrations.postgres.run(&store.pool).await?;
-                store
+                let pool = Self::connect(url, backend).await?;
+                migrations.postgres.run(&pool).await?;
+                Self {
+                    pool,
+                    backend,
+                    writers: None,
+                }
             }
         };
         Ok(store)
     }
 
-    async fn connect(url: &str, backend: Backend) -> Result<Self, sqlx::Error> {
+    async fn connect(url: &str, backend: Backend) -> Result<AnyPool, sqlx::Error> {
         let connections = match backend {
             Backend::Sqlite => SQLITE_CONNECTIONS,
             Backend::Postgres => POSTGRES_CONNECTIONS,
         };
-        let pool = AnyPoolOptions::new()
+        AnyPoolOptions::new()
             .max_connections(connections)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |connection, _| {
@@ -164,29 +181,24 @@ impl Store {
                 })
             })
             .connect(url)
-            .await?;
-        Ok(Self {
-            pool,
-            backend,
-            writer: Arc::new(Mutex::new(())),
-        })
+            .await
     }
 
-    /// This process's turn to write, for a single write statement: held
-    /// until dropped on SQLite, nothing to wait for on PostgreSQL.
-    pub async fn write_turn(&self) -> Option<OwnedMutexGuard<()>> {
-        match self.backend {
-            Backend::Sqlite => Some(self.writer.clone().lock_owned().await),
-            Backend::Postgres => None,
+    /// The turn to write, for a single write statement: held until dropped
+    /// on SQLite, nothing to wait for on PostgreSQL.
+    pub async fn write_turn(&self) -> Result<WriteTurn, sqlx::Error> {
+        match &self.writers {
+            Some(writers) => writers.turn().await.map_err(sqlx::Error::Io),
+            None => Ok(WriteTurn::none()),
         }
     }
 
-    /// Begins a transaction that writes. On SQLite it waits for this
-    /// process's turn and begins IMMEDIATE, taking the write lock at once:
-    /// a transaction that read first and wrote later could fail instead of
-    /// waiting, should another process write in between.
+    /// Begins a transaction that writes. On SQLite it waits for the turn
+    /// and begins IMMEDIATE, taking the write lock at once: a transaction
+    /// that read first and wrote later could fail instead of waiting, should
+    /// a writer outside the turns write in between.
     pub async fn begin_write(&self) -> Result<WriteTransaction, sqlx::Error> {
-        let turn = self.write_turn().await;
+        let turn = self.write_turn().await?;
         let transaction = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
@@ -258,29 +270,6 @@ fn sqlite_url_creating(url: &str) -> String {
     } else {
         format!("{url}?mode=rwc")
     }
-}
-
-/// Creates the file's folder and takes an exclusive lock beside the file,
-/// held while migrating: SQLite has no advisory lock of its own, and two
-/// replicas starting at once must not both apply a migration.
-async fn lock_sqlite_file(path: &std::path::Path) -> Result<std::fs::File, OpenError> {
-    let file_error = |path: PathBuf| move |source| OpenError::File { path, source };
-    if let Some(folder) = path.parent().filter(|folder| !folder.as_os_str().is_empty()) {
-        std::fs::create_dir_all(folder).map_err(file_error(folder.to_owned()))?;
-    }
-    let mut lock_path = path.as_os_str().to_owned();
-    lock_path.push(".migrate-lock");
-    let lock_path = PathBuf::from(lock_path);
-    let file = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(file_error(lock_path.clone()))?;
-    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
-        .await
-        .expect("locking does not panic")
-        .map_err(file_error(lock_path))
 }
 
 #[cfg(test)]
