@@ -12,10 +12,12 @@
 //!    peak rate, through the edge and straight at restaurant-svc;
 //! 7. the edge's memory holding thousands of idle keep-alive connections.
 //!
-//! The four measurements behind the ratios (1–3 and the edge's `read` with
-//! one replica) run in interleaved rounds, and the suite reports the median
-//! of each ratio over the rounds with its range: on a small shared machine
-//! one run of each drifts by ±20%.
+//! On a small shared machine one run of anything drifts by ±20%, so what
+//! the targets are judged on runs in rounds: the four measurements behind
+//! the ratios (1–3 and the edge's `read` with one replica) interleaved, the
+//! open-loop pair interleaved, and `order` back to back. The suite reports
+//! the median run of each, and each ratio and latency difference as the
+//! median and range of its per-round values.
 //!
 //! Services and edges run as `stack serve …` (the release `stack` binary);
 //! the reference servers as `bench serve …`. Every process's peak RSS is
@@ -70,7 +72,7 @@ impl Started {
 pub struct SuiteSettings {
     /// The shape of every closed-loop measurement.
     pub shape: LoadShape,
-    /// Rounds of the four measurements behind the ratios.
+    /// Rounds of what the targets are judged on (see the module docs).
     pub rounds: usize,
     /// Idle keep-alive connections to hold at the edge; 0 skips that part.
     pub idle_connections: usize,
@@ -87,23 +89,40 @@ pub struct Measurement {
     pub report: Report,
 }
 
-/// A ratio of two throughputs measured in the same round.
-#[derive(Debug, Serialize)]
-pub struct Ratio {
-    pub name: String,
+/// A figure computed in every round: its median and range.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Spread {
     pub median: f64,
     pub min: f64,
     pub max: f64,
 }
 
+impl Spread {
+    fn of(per_round: &[f64]) -> Self {
+        Self {
+            median: median(per_round),
+            min: per_round.iter().copied().fold(f64::INFINITY, f64::min),
+            max: per_round.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        }
+    }
+}
+
+/// A ratio of two throughputs measured in the same round.
+#[derive(Debug, Serialize)]
+pub struct Ratio {
+    pub name: String,
+    #[serde(flatten)]
+    pub spread: Spread,
+}
+
 /// How much later answers come through the edge than straight from
-/// restaurant-svc, at the same open-loop rate.
+/// restaurant-svc, at the same open-loop rate, compared round by round.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AddedLatency {
     pub rate: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
+    pub p50_ms: Spread,
+    pub p99_ms: Spread,
 }
 
 /// The edge's memory around holding idle connections.
@@ -246,42 +265,52 @@ pub async fn run(stack: &Path, bench: &Path, settings: &SuiteSettings) -> Result
     let edge_two = http("edge (2 replicas each)");
     let direct: Target = format!("grpc://{r1}").parse().expect("an address");
     let catalog = wait_for_catalog(&edge_two).await?;
-    let measure = |what: &'static str, target: &Target, scenario, shape: &LoadShape| {
+    let rounds = settings.rounds.max(1);
+    let measure = |target: &Target, scenario, shape: &LoadShape| {
         let (target, catalog, shape) = (target.clone(), catalog.clone(), shape.clone());
         async move {
-            eprintln!("measuring {what}: {scenario:?} …");
-            let report = crate::load::run(&target, scenario, catalog, &shape).await?;
-            Ok::<_, String>(Measurement {
-                what: what.to_owned(),
-                runs: 1,
-                report,
-            })
+            eprintln!("measuring {target}: {scenario:?} …");
+            crate::load::run(&target, scenario, catalog, &shape).await
         }
     };
+    // Each of `compared` once a round, interleaved; their runs by round.
+    let interleaved = |compared: Vec<(Target, Scenario, LoadShape)>| async move {
+        let mut runs: Vec<Vec<Report>> = compared.iter().map(|_| Vec::new()).collect();
+        for _ in 0..rounds {
+            for ((target, scenario, shape), runs) in compared.iter().zip(&mut runs) {
+                runs.push(measure(target, *scenario, shape).await?);
+            }
+        }
+        Ok::<_, String>(runs)
+    };
+    let median_of = |what: &str, runs: Vec<Report>, by: fn(&Report) -> f64| Measurement {
+        what: what.to_owned(),
+        runs: runs.len(),
+        report: median_run(runs, by),
+    };
+    let throughput: fn(&Report) -> f64 = |report| report.requests_per_second;
 
-    // The ratios' four, in interleaved rounds; the edge last (EDGE).
+    // The ratios' four; the edge last (EDGE).
     let compared = [
         ("1. ceiling", http("ceiling")),
         ("2. passthrough", http("passthrough")),
         ("3. gRPC to restaurant-svc", direct.clone()),
         ("4. edge, 1 replica", edge_one.clone()),
     ];
-    let mut rounds: Vec<Vec<Report>> = compared.iter().map(|_| Vec::new()).collect();
-    for _ in 0..settings.rounds.max(1) {
-        for ((what, target), runs) in compared.iter().zip(&mut rounds) {
-            runs.push(measure(what, target, Scenario::Read, shape).await?.report);
-        }
-    }
-    let rate = |round: usize, of: usize| rounds[of][round].requests_per_second;
+    let runs = interleaved(
+        compared
+            .iter()
+            .map(|(_, target)| (target.clone(), Scenario::Read, shape.clone()))
+            .collect(),
+    )
+    .await?;
     let ratio = |name: &str, of: usize| {
-        let per_round: Vec<f64> = (0..rounds[EDGE].len())
-            .map(|round| rate(round, EDGE) / rate(round, of))
+        let per_round: Vec<f64> = (0..rounds)
+            .map(|round| runs[EDGE][round].requests_per_second / runs[of][round].requests_per_second)
             .collect();
         Ratio {
             name: name.to_owned(),
-            median: median(&per_round),
-            min: per_round.iter().copied().fold(f64::INFINITY, f64::min),
-            max: per_round.iter().copied().fold(0.0, f64::max),
+            spread: Spread::of(&per_round),
         }
     };
     let ratios = vec![
@@ -291,12 +320,8 @@ pub async fn run(stack: &Path, bench: &Path, settings: &SuiteSettings) -> Result
     ];
     let mut measurements: Vec<Measurement> = compared
         .iter()
-        .zip(rounds)
-        .map(|((what, _), runs)| Measurement {
-            what: (*what).to_owned(),
-            runs: runs.len(),
-            report: median_run(runs),
-        })
+        .zip(runs)
+        .map(|((what, _), runs)| median_of(what, runs, throughput))
         .collect();
     let edge_peak = measurements[EDGE].report.requests_per_second;
 
@@ -304,12 +329,21 @@ pub async fn run(stack: &Path, bench: &Path, settings: &SuiteSettings) -> Result
         ("4. edge, 1 replica", &edge_one, Scenario::List),
         ("4. edge, 2 replicas", &edge_two, Scenario::Read),
         ("4. edge, 2 replicas", &edge_two, Scenario::List),
-        ("5. edge, 2 replicas", &edge_two, Scenario::Order),
-        ("5. edge, 2 replicas", &edge_two, Scenario::Mixed),
     ];
     for (what, target, scenario) in once {
-        measurements.push(measure(what, target, scenario, shape).await?);
+        measurements.push(median_of(
+            what,
+            vec![measure(target, scenario, shape).await?],
+            throughput,
+        ));
     }
+    let mut orders = Vec::new();
+    for _ in 0..rounds {
+        orders.push(measure(&edge_two, Scenario::Order, shape).await?);
+    }
+    measurements.push(median_of("5. edge, 2 replicas", orders, throughput));
+    let mixed = measure(&edge_two, Scenario::Mixed, shape).await?;
+    measurements.push(median_of("5. edge, 2 replicas", vec![mixed], throughput));
 
     // The same open-loop rate, half the edge's peak, through the edge and
     // straight at the replica behind it.
@@ -317,21 +351,30 @@ pub async fn run(stack: &Path, bench: &Path, settings: &SuiteSettings) -> Result
         rate: Some((edge_peak / 2.0).round()),
         ..shape.clone()
     };
-    let through_edge = measure("6. open loop, edge 1 replica", &edge_one, Scenario::Read, &open).await?;
-    let straight = measure(
-        "6. open loop, gRPC to restaurant-svc",
-        &direct,
-        Scenario::Read,
-        &open,
-    )
+    let mut pair = interleaved(vec![
+        (edge_one.clone(), Scenario::Read, open.clone()),
+        (direct.clone(), Scenario::Read, open.clone()),
+    ])
     .await?;
-    let (edge_latency, direct_latency) = (&through_edge.report.latency_ms, &straight.report.latency_ms);
+    let (straight, through_edge) = (pair.pop().expect("two"), pair.pop().expect("two"));
+    let added = |quantile: fn(&Report) -> f64| {
+        let per_round: Vec<f64> = through_edge
+            .iter()
+            .zip(&straight)
+            .map(|(edge, direct)| quantile(edge) - quantile(direct))
+            .collect();
+        Spread::of(&per_round)
+    };
+    let p99: fn(&Report) -> f64 = |report| report.latency_ms.p99;
     let added_latency = AddedLatency {
         rate: open.rate.unwrap_or_default(),
-        p50_ms: edge_latency.p50 - direct_latency.p50,
-        p99_ms: edge_latency.p99 - direct_latency.p99,
+        p50_ms: added(|report| report.latency_ms.p50),
+        p99_ms: added(p99),
     };
-    measurements.extend([through_edge, straight]);
+    measurements.extend([
+        median_of("6. open loop, edge 1 replica", through_edge, p99),
+        median_of("6. open loop, gRPC to restaurant-svc", straight, p99),
+    ]);
 
     let peak_rss_mib = started
         .iter()
@@ -378,9 +421,9 @@ fn median(values: &[f64]) -> f64 {
     sorted[sorted.len() / 2]
 }
 
-/// The run with the median throughput.
-fn median_run(mut runs: Vec<Report>) -> Report {
-    runs.sort_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second));
+/// The run with the median figure `by`.
+fn median_run(mut runs: Vec<Report>, by: fn(&Report) -> f64) -> Report {
+    runs.sort_by(|a, b| by(a).total_cmp(&by(b)));
     runs.swap_remove(runs.len() / 2)
 }
 
@@ -422,25 +465,21 @@ impl SuiteReport {
             );
         }
         out.push_str("\n| ratio (per round) | median | range |\n|---|---:|---:|\n");
-        for Ratio {
-            name,
-            median,
-            min,
-            max,
-        } in &self.ratios
-        {
+        for Ratio { name, spread } in &self.ratios {
             let _ = writeln!(
                 out,
                 "| {name} | {:.0}% | {:.0}–{:.0}% |",
-                median * 100.0,
-                min * 100.0,
-                max * 100.0
+                spread.median * 100.0,
+                spread.min * 100.0,
+                spread.max * 100.0
             );
         }
         let AddedLatency { rate, p50_ms, p99_ms } = &self.added_latency;
         let _ = writeln!(
             out,
-            "\nLatency the edge adds at {rate:.0} requests/s (open loop): p50 {p50_ms:+.2} ms, p99 {p99_ms:+.2} ms."
+            "\nLatency the edge adds at {rate:.0} requests/s (open loop), median (range) over the rounds: \
+             p50 {:+.2} ms ({:+.2} to {:+.2}), p99 {:+.2} ms ({:+.2} to {:+.2}).",
+            p50_ms.median, p50_ms.min, p50_ms.max, p99_ms.median, p99_ms.min, p99_ms.max
         );
         if let Some(IdleMemory {
             connections,
