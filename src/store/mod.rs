@@ -14,7 +14,8 @@ use sqlx::{Any, AnyPool, Executor, Transaction, any::AnyPoolOptions, migrate::Mi
 use std::{fmt::Write as _, path::PathBuf, sync::Arc, time::Duration};
 use write_turn::SqliteWriters;
 
-/// How long a SQLite writer waits for another before giving up.
+/// How long a SQLite writer waits for its turn, and then for SQLite's lock,
+/// before giving up (the caller sees the store as busy: UNAVAILABLE).
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connections per process to a SQLite file. Each is a thread of sqlx's
@@ -188,7 +189,10 @@ impl Store {
     /// on SQLite, nothing to wait for on PostgreSQL.
     pub async fn write_turn(&self) -> Result<WriteTurn, sqlx::Error> {
         match &self.writers {
-            Some(writers) => writers.turn().await.map_err(sqlx::Error::Io),
+            Some(writers) => writers
+                .turn_within(SQLITE_BUSY_TIMEOUT)
+                .await
+                .map_err(sqlx::Error::Io),
             None => Ok(WriteTurn::none()),
         }
     }

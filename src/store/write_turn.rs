@@ -15,6 +15,7 @@ use std::{
     io,
     path::{Path, PathBuf},
     sync::Arc,
+    time::Duration,
 };
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -95,6 +96,20 @@ impl SqliteWriters {
             Err(TryLockError::Error(error)) => Err(error),
         }
     }
+
+    /// [`Self::turn`], giving up after `patience`, as SQLite's busy timeout
+    /// would: a writer stuck in another process (stopped, say) must not
+    /// hold up this one's callers for ever.
+    pub(super) async fn turn_within(&self, patience: Duration) -> io::Result<WriteTurn> {
+        tokio::time::timeout(patience, self.turn())
+            .await
+            .unwrap_or_else(|_| {
+                Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("another writer held the SQLite file for over {patience:?}"),
+                ))
+            })
+    }
 }
 
 impl WriteTurn {
@@ -110,7 +125,6 @@ impl WriteTurn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     /// Long enough for a turn that is free to be taken many times over.
     const SOON: Duration = Duration::from_secs(5);
@@ -145,12 +159,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_writer_that_stops_waiting_leaves_no_turn_behind() {
+    async fn a_writer_out_of_patience_gives_up_and_leaves_no_turn_behind() {
         let (_folder, first, second) = two_processes();
         let held = first.turn().await.expect("a free turn");
-        tokio::time::timeout(Duration::from_millis(200), second.turn())
+        let refused = second
+            .turn_within(Duration::from_millis(200))
             .await
             .expect_err("the first holds the turn");
+        assert_eq!(refused.kind(), io::ErrorKind::TimedOut);
         // The abandoned wait goes on in a blocking thread, holding the
         // second's in-process turn; it gets the lock once the first lets go,
         // and must let it go again at once.
