@@ -15,7 +15,11 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-/// The longest wait between probes of a replica out of rotation.
+/// The first and the longest wait between probes of a replica out of
+/// rotation: the waits double from one to the other, so a replica that is
+/// still starting (the whole stack starts at once) is admitted within
+/// milliseconds of serving, and one that stays down costs a probe a second.
+const OUT_OF_ROTATION_FIRST: Duration = Duration::from_millis(50);
 const OUT_OF_ROTATION_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How often and how patiently to probe.
@@ -42,15 +46,19 @@ pub(crate) async fn probe(
     // that went away fails twice quickly, one that restarted comes back
     // quickly.
     let mut look_again_now = true;
+    let mut out_of_rotation_wait = OUT_OF_ROTATION_FIRST;
     loop {
         let looking_again = std::mem::take(&mut look_again_now);
         if !looking_again {
             // A replica out of rotation is looked at more often, so one that
             // starts (or returns) is served soon.
             let wait = if replica.health().in_rotation {
+                out_of_rotation_wait = OUT_OF_ROTATION_FIRST;
                 settings.interval
             } else {
-                settings.interval.min(OUT_OF_ROTATION_INTERVAL)
+                let wait = out_of_rotation_wait;
+                out_of_rotation_wait = (wait * 2).min(OUT_OF_ROTATION_INTERVAL);
+                settings.interval.min(wait)
             };
             tokio::select! {
                 () = stop.cancelled() => return,

@@ -119,7 +119,8 @@ async fn the_stack_starts_serves_recovers_and_stops() {
         .send()
         .await
         .unwrap();
-    assert_eq!(placed.status(), 201);
+    let status = placed.status();
+    assert_eq!(status, 201, "{}", placed.text().await.unwrap_or_default());
 
     // A crashed replica is started again.
     let before = pids(&err.lock().unwrap());
