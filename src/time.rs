@@ -1,5 +1,6 @@
-//! Timestamps: stored as microseconds since the Unix epoch (an integer both
-//! SQLite and PostgreSQL index well), sent as `google.protobuf.Timestamp`.
+//! Time: timestamps, stored as microseconds since the Unix epoch (an
+//! integer both SQLite and PostgreSQL index well) and sent as
+//! `google.protobuf.Timestamp`; and waits between attempts.
 
 use prost_types::Timestamp;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -48,6 +49,43 @@ pub fn jittered(base: std::time::Duration, fraction: f64) -> std::time::Duration
     base + base.mul_f64(fraction.clamp(0.0, 1.0) * unit)
 }
 
+/// Waits between attempts that double after each failure, from the first
+/// up to the longest, and start over after a success.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    first: std::time::Duration,
+    longest: std::time::Duration,
+    next: std::time::Duration,
+}
+
+impl Backoff {
+    /// Waits from `first`, doubling up to `longest`.
+    pub fn new(first: std::time::Duration, longest: std::time::Duration) -> Self {
+        Self {
+            first,
+            longest,
+            next: first,
+        }
+    }
+
+    /// The wait before the next attempt; the one after it is twice as long.
+    pub fn next_wait(&mut self) -> std::time::Duration {
+        let wait = self.next;
+        self.next = (wait * 2).min(self.longest);
+        wait
+    }
+
+    /// Starts over from the first wait.
+    pub fn reset(&mut self) {
+        self.next = self.first;
+    }
+
+    /// Whether no wait was taken since the start or the last reset.
+    pub fn is_reset(&self) -> bool {
+        self.next == self.first
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +109,19 @@ mod tests {
             nanos: 0,
         };
         assert!(from_timestamp(&huge).is_err());
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_longest_and_starts_over() {
+        let ms = std::time::Duration::from_millis;
+        let mut backoff = Backoff::new(ms(50), ms(300));
+        assert!(backoff.is_reset());
+        let waits: Vec<_> = (0..5).map(|_| backoff.next_wait()).collect();
+        assert_eq!(waits, [ms(50), ms(100), ms(200), ms(300), ms(300)]);
+        assert!(!backoff.is_reset());
+        backoff.reset();
+        assert!(backoff.is_reset());
+        assert_eq!(backoff.next_wait(), ms(50));
     }
 
     #[test]

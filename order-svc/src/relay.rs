@@ -7,6 +7,7 @@
 //! (doubling, with jitter) and the outbox keeps every notification.
 
 use crate::store::OrderStore;
+use dishpatch::time::{Backoff, jittered};
 use dishpatch::{
     pool::{CallKind, ReplicaPool},
     proto::notify::v1::{
@@ -46,7 +47,7 @@ pub(crate) struct OutboxRelay {
 impl OutboxRelay {
     /// Relays until `stop`; what is left stays in the outbox for the next run.
     pub(crate) async fn run(self, stop: CancellationToken) {
-        let mut backoff = MIN_BACKOFF;
+        let mut backoff = Backoff::new(MIN_BACKOFF, self.max_backoff);
         loop {
             let wait = match self.deliver_batch().await {
                 Ok(delivered) if delivered as i64 == BATCH => continue,
@@ -54,19 +55,18 @@ impl OutboxRelay {
                     if delivered > 0 {
                         tracing::debug!(delivered, "notifications relayed");
                     }
-                    backoff = MIN_BACKOFF;
+                    backoff.reset();
                     self.poll_interval
                 }
                 Err(error) => {
-                    let wait = dishpatch::time::jittered(backoff, 0.5);
+                    let wait = jittered(backoff.next_wait(), 0.5);
                     tracing::warn!(%error, retry_in = ?wait, "relaying notifications failed; they stay in the outbox");
-                    backoff = (backoff * 2).min(self.max_backoff);
                     wait
                 }
             };
             tokio::select! {
                 () = stop.cancelled() => return,
-                () = self.waker.0.notified(), if backoff == MIN_BACKOFF => {}
+                () = self.waker.0.notified(), if backoff.is_reset() => {}
                 () = tokio::time::sleep(wait) => {}
             }
         }

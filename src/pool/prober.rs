@@ -8,6 +8,7 @@ use super::{
     ReplicaPool,
     replica::{Observation, Replica},
 };
+use crate::time::{Backoff, jittered};
 use std::{sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, Request};
@@ -46,23 +47,21 @@ pub(crate) async fn probe(
     // that went away fails twice quickly, one that restarted comes back
     // quickly.
     let mut look_again_now = true;
-    let mut out_of_rotation_wait = OUT_OF_ROTATION_FIRST;
+    let mut out_of_rotation = Backoff::new(OUT_OF_ROTATION_FIRST, OUT_OF_ROTATION_INTERVAL);
     loop {
         let looking_again = std::mem::take(&mut look_again_now);
         if !looking_again {
             // A replica out of rotation is looked at more often, so one that
             // starts (or returns) is served soon.
             let wait = if replica.health().in_rotation {
-                out_of_rotation_wait = OUT_OF_ROTATION_FIRST;
+                out_of_rotation.reset();
                 settings.interval
             } else {
-                let wait = out_of_rotation_wait;
-                out_of_rotation_wait = (wait * 2).min(OUT_OF_ROTATION_INTERVAL);
-                settings.interval.min(wait)
+                settings.interval.min(out_of_rotation.next_wait())
             };
             tokio::select! {
                 () = stop.cancelled() => return,
-                () = tokio::time::sleep(crate::time::jittered(wait, 0.2)) => {}
+                () = tokio::time::sleep(jittered(wait, 0.2)) => {}
             }
         }
         let request = HealthCheckRequest {

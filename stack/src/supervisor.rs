@@ -7,6 +7,7 @@ use crate::{
     Part,
     plan::{Plan, Process},
 };
+use dishpatch::time::Backoff;
 use nix::{sys::signal::Signal, unistd::Pid};
 use std::{path::PathBuf, process::Stdio, time::Duration};
 use tokio::{
@@ -67,7 +68,7 @@ fn print_map(plan: &Plan) {
 
 /// Keeps one process running until `stop`, then stops it.
 async fn supervise(exe: PathBuf, process: Process, stop: CancellationToken) {
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     loop {
         let started = Instant::now();
         let mut child = match Command::new(&exe)
@@ -105,14 +106,14 @@ async fn supervise(exe: PathBuf, process: Process, stop: CancellationToken) {
                     return;
                 }
                 if started.elapsed() >= STABLE_AFTER {
-                    backoff = FIRST_BACKOFF;
+                    backoff.reset();
                 }
-                eprintln!("[stack] {} exited ({status}); restarting in {backoff:?}", process.name);
+                let wait = backoff.next_wait();
+                eprintln!("[stack] {} exited ({status}); restarting in {wait:?}", process.name);
                 tokio::select! {
                     () = stop.cancelled() => return,
-                    () = tokio::time::sleep(backoff) => {}
+                    () = tokio::time::sleep(wait) => {}
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             () = stop.cancelled() => {
                 // SIGTERM lets it drain; it is killed if it takes too long.
