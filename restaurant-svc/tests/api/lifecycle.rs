@@ -1,5 +1,6 @@
 //! The real binary: SIGTERM turns health NOT_SERVING first, the service
-//! keeps answering through the drain, then exits 0; a restart keeps data.
+//! keeps answering through the drain, then exits 0, even once nobody reads
+//! its log; a restart keeps data.
 
 use dishpatch::proto::restaurant::v1::{self as pb, restaurant_service_client::RestaurantServiceClient};
 use std::time::Duration;
@@ -66,6 +67,36 @@ async fn sigterm_turns_not_serving_then_drains_then_exits_zero() {
             .is_ok_and(|end| matches!(end, Ok(None) | Err(_))),
         "the watch stream ended with the server"
     );
+}
+
+#[tokio::test]
+async fn sigterm_stops_a_service_whose_log_reader_went_away() {
+    let folder = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/restaurant.db", folder.path().display());
+    // As when the launcher that started it was killed: its stderr is a pipe
+    // nobody reads any more, so every log line fails to be written.
+    let (mut child, _) = dishpatch::child::start_listening(
+        BINARY,
+        &args(&url, "200ms"),
+        &[("RUST_LOG", "info")],
+        std::process::Stdio::piped(),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    drop(child.stderr.take());
+
+    let pid = child.id().expect("running");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("SIGTERM stops it though its log cannot be written")
+        .unwrap();
+    assert!(exit.success(), "exits 0, got {exit}");
 }
 
 #[tokio::test]
