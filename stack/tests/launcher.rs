@@ -12,8 +12,33 @@ use std::{
 use test_support::eventually;
 use tokio::{
     io::{AsyncBufReadExt, AsyncRead, BufReader},
-    process::Command,
+    process::{Child, Command},
 };
+
+/// The launcher under test. Should the test end early, it is stopped as a
+/// user stops it (SIGTERM), so it stops the stack: killing it outright would
+/// leave its children running.
+struct Launcher(Child);
+
+impl Launcher {
+    fn terminate(&self) {
+        if let Some(pid) = self.0.id() {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            )
+            .ok();
+        }
+    }
+}
+
+impl Drop for Launcher {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            self.terminate();
+        }
+    }
+}
 
 /// Collects a stream's lines as they come.
 fn collect(stream: impl AsyncRead + Unpin + Send + 'static, into: Arc<Mutex<Vec<String>>>) {
@@ -50,7 +75,7 @@ async fn the_stack_starts_serves_recovers_and_stops() {
         .local_addr()
         .unwrap()
         .port();
-    let mut launcher = Command::new(env!("CARGO_BIN_EXE_stack"))
+    let launcher = Command::new(env!("CARGO_BIN_EXE_stack"))
         .args([
             "--replicas",
             "2",
@@ -63,12 +88,12 @@ async fn the_stack_starts_serves_recovers_and_stops() {
         .arg(data.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
+    let mut launcher = Launcher(launcher);
     let (out, err) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
-    collect(launcher.stdout.take().unwrap(), out.clone());
-    collect(launcher.stderr.take().unwrap(), err.clone());
+    collect(launcher.0.stdout.take().unwrap(), out.clone());
+    collect(launcher.0.stderr.take().unwrap(), err.clone());
 
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
@@ -142,12 +167,8 @@ async fn the_stack_starts_serves_recovers_and_stops() {
 
     let children = pids(&err.lock().unwrap());
     assert_eq!(children.len(), 7, "six replicas and the edge: {children:?}");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(launcher.id().unwrap() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(60), launcher.wait())
+    launcher.terminate();
+    let status = tokio::time::timeout(Duration::from_secs(60), launcher.0.wait())
         .await
         .expect("the stack stops")
         .unwrap();
