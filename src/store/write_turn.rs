@@ -31,9 +31,15 @@ pub(super) struct SqliteWriters {
 /// passes the turn on.
 #[derive(Debug)]
 pub struct WriteTurn {
-    // Dropped in this order: the other processes' turn first, then this one's.
-    _across_processes: Option<FileLock>,
-    _in_process: Option<OwnedMutexGuard<()>>,
+    _held: Option<Held>,
+}
+
+/// Both locks of a turn taken, dropped in this order: the other processes'
+/// first, then this one's.
+#[derive(Debug)]
+struct Held {
+    _across_processes: FileLock,
+    _in_process: OwnedMutexGuard<()>,
 }
 
 /// An exclusive lock of the lock file, let go when dropped.
@@ -75,20 +81,14 @@ impl SqliteWriters {
         let in_process = self.in_process.clone().lock_owned().await;
         let file = self.lock_file.clone();
         match file.try_lock() {
-            Ok(()) => Ok(WriteTurn {
-                _across_processes: Some(FileLock(file)),
-                _in_process: Some(in_process),
-            }),
+            Ok(()) => Ok(WriteTurn::held(file, in_process)),
             Err(TryLockError::WouldBlock) => {
                 // Blocks until the other process lets go. The turn is made
                 // on the blocking thread: should this caller give up waiting,
                 // the turn is dropped there, letting go of both locks.
                 tokio::task::spawn_blocking(move || {
                     file.lock()?;
-                    Ok(WriteTurn {
-                        _across_processes: Some(FileLock(file)),
-                        _in_process: Some(in_process),
-                    })
+                    Ok(WriteTurn::held(file, in_process))
                 })
                 .await
                 .expect("locking a file does not panic")
@@ -115,9 +115,16 @@ impl SqliteWriters {
 impl WriteTurn {
     /// No turn to take: PostgreSQL runs concurrent writers itself.
     pub(super) fn none() -> Self {
+        Self { _held: None }
+    }
+
+    /// The turn of a writer holding both locks (`file` is locked).
+    fn held(file: Arc<File>, in_process: OwnedMutexGuard<()>) -> Self {
         Self {
-            _across_processes: None,
-            _in_process: None,
+            _held: Some(Held {
+                _across_processes: FileLock(file),
+                _in_process: in_process,
+            }),
         }
     }
 }
