@@ -164,29 +164,13 @@ pub async fn run(stack: &Path, bench: &Path, settings: &SuiteSettings) -> Result
     let any = "127.0.0.1:0";
 
     let mut started = Vec::new();
-    let restaurant_store = store("restaurant");
-    for name in ["restaurant-svc#1", "restaurant-svc#2"] {
-        let args = [
-            "serve",
-            "restaurant-svc",
-            "--listen",
-            any,
-            "--database-url",
-            &restaurant_store,
-        ];
-        started.push(Started::new(name, stack, &args).await?);
-    }
-    let notify_store = store("notify");
-    for name in ["notify-svc#1", "notify-svc#2"] {
-        let args = [
-            "serve",
-            "notify-svc",
-            "--listen",
-            any,
-            "--database-url",
-            &notify_store,
-        ];
-        started.push(Started::new(name, stack, &args).await?);
+    // The services nothing else is needed to start, two replicas each.
+    for (service, data) in [("restaurant-svc", "restaurant"), ("notify-svc", "notify")] {
+        let database_url = store(data);
+        for replica in 1..=2 {
+            let args = ["serve", service, "--listen", any, "--database-url", &database_url];
+            started.push(Started::new(&format!("{service}#{replica}"), stack, &args).await?);
+        }
     }
     let addr = |started: &[Started], name: &str| {
         started
@@ -337,10 +321,10 @@ pub async fn run(stack: &Path, bench: &Path, settings: &SuiteSettings) -> Result
             throughput,
         ));
     }
-    let mut orders = Vec::new();
-    for _ in 0..rounds {
-        orders.push(measure(&edge_two, Scenario::Order, shape).await?);
-    }
+    let orders = interleaved(vec![(edge_two.clone(), Scenario::Order, shape.clone())])
+        .await?
+        .pop()
+        .expect("one");
     measurements.push(median_of("5. edge, 2 replicas", orders, throughput));
     let mixed = measure(&edge_two, Scenario::Mixed, shape).await?;
     measurements.push(median_of("5. edge, 2 replicas", vec![mixed], throughput));
