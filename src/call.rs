@@ -8,9 +8,7 @@ use tonic::{
     metadata::{AsciiMetadataValue, MetadataMap},
 };
 
-/// The metadata key (and HTTP header) that carries a request id.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
-const TIMEOUT_HEADER: &str = "grpc-timeout";
+use crate::wire::{GRPC_TIMEOUT as TIMEOUT_HEADER, REQUEST_ID as REQUEST_ID_HEADER};
 
 /// The request id and deadline of an incoming call.
 #[derive(Debug, Clone, Default)]

@@ -51,7 +51,7 @@ fn store_status(error: &sqlx::Error) -> Status {
     };
     if retryable {
         tracing::warn!(%error, "store unavailable");
-        crate::pool::dependency_unavailable(
+        crate::wire::dependency_unavailable(
             Status::new(Code::Unavailable, "the store is busy or unreachable; retry"),
             "store",
         )

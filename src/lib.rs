@@ -1,15 +1,13 @@
 //! dishpatch's contracts and the small runtime every dishpatch binary shares.
 //!
 //! - [`proto`]: the generated gRPC contracts and their descriptor set.
-//! - [`pool`]: a balanced, health-probed pool of replicas of a service,
-//!   for the edge and for services calling services.
 //! - [`server`]: serve a tonic service with `grpc.health.v1`, server
 //!   reflection and a graceful, draining shutdown.
 //! - [`binary`], [`shutdown`], [`telemetry`], [`child`]: the `main` of every
 //!   binary, signals, tracing, and starting one as a child process.
-//! - [`ids`], [`time`], [`page`], [`validate`], [`call`]: the conventions every contract
-//!   shares (typed ids, timestamps, paging, input checks, request id and deadline
-//!   propagation).
+//! - [`ids`], [`time`], [`page`], [`validate`], [`call`], [`wire`]: the conventions
+//!   every contract shares (typed ids, timestamps, paging, input checks, request id
+//!   and deadline propagation, the names of headers and metadata).
 //! - [`store`], [`error`] and [`service`] (feature `store`): a service's SQLite or
 //!   PostgreSQL store, the failures it answers with, and the assembled service
 //!   every service binary runs.
@@ -24,7 +22,6 @@ pub mod child;
 pub mod error;
 pub mod ids;
 pub mod page;
-pub mod pool;
 pub mod proto;
 pub mod server;
 #[cfg(feature = "store")]
@@ -35,3 +32,4 @@ pub mod store;
 pub mod telemetry;
 pub mod time;
 pub mod validate;
+pub mod wire;

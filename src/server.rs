@@ -8,7 +8,7 @@
 //! 3. long-lived streams end ([`ServiceHost::streams_closed`]), the listener
 //!    closes and in-flight calls finish, for at most [`IN_FLIGHT_LIMIT`].
 
-use crate::call::REQUEST_ID_HEADER;
+use crate::wire::REQUEST_ID as REQUEST_ID_HEADER;
 use futures_util::{Stream, StreamExt};
 use std::{net::SocketAddr, pin::Pin, time::Duration};
 use tokio::net::TcpListener;

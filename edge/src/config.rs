@@ -1,7 +1,13 @@
 //! The edge's settings: flags, each with an environment fallback.
 
-use dishpatch::pool::{ReplicaSpec, Strategy};
+use dishpatch_pool::{ReplicaSpec, Strategy};
 use std::{net::SocketAddr, time::Duration};
+
+/// Balancing strategies by name, listed in `--help`.
+fn strategy() -> impl clap::builder::TypedValueParser<Value = Strategy> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Strategy::NAMES).try_map(|name| name.parse::<Strategy>())
+}
 
 /// edge: dishpatch's REST API on port 3000, over balanced gRPC replicas.
 #[derive(Debug, Clone, clap::Parser)]
@@ -41,15 +47,15 @@ pub struct Config {
     pub notify_replicas: Vec<ReplicaSpec>,
 
     /// How requests to restaurant-svc are balanced.
-    #[arg(long, env = "RESTAURANT_BALANCE", value_enum, default_value_t = Strategy::RoundRobin)]
+    #[arg(long, env = "RESTAURANT_BALANCE", default_value = "round-robin", value_parser = strategy())]
     pub restaurant_balance: Strategy,
 
     /// How requests to order-svc are balanced.
-    #[arg(long, env = "ORDER_BALANCE", value_enum, default_value_t = Strategy::RoundRobin)]
+    #[arg(long, env = "ORDER_BALANCE", default_value = "round-robin", value_parser = strategy())]
     pub order_balance: Strategy,
 
     /// How requests to notify-svc are balanced.
-    #[arg(long, env = "NOTIFY_BALANCE", value_enum, default_value_t = Strategy::RoundRobin)]
+    #[arg(long, env = "NOTIFY_BALANCE", default_value = "round-robin", value_parser = strategy())]
     pub notify_balance: Strategy,
 
     /// Time between health probes of a replica (e.g. 5s; 100ms for tests).

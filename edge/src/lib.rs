@@ -1,6 +1,6 @@
 //! The HTTP/JSON edge of dishpatch: the REST API on port 3000, translated
 //! into gRPC calls balanced over health-probed replica pools
-//! ([`dishpatch::pool`]).
+//! ([`dishpatch_pool`]).
 //!
 //! - [`api`]: routes, JSON shapes, the one error mapping, request ids.
 //! - [`build`] binds the listener and builds the pools; [`Edge::run`]
@@ -12,13 +12,13 @@ mod http;
 
 pub use config::Config;
 
-use dishpatch::pool::{PoolSettings, ProbeSettings, ReplicaPool, ReplicaSpec, Strategy, Thresholds};
 use dishpatch::proto::{
     notify::v1::notify_service_server::SERVICE_NAME as NOTIFY,
     order::v1::order_service_server::SERVICE_NAME as ORDER,
     restaurant::v1::restaurant_service_server::SERVICE_NAME as RESTAURANT,
 };
 use dishpatch::server::{BindError, bind_listener};
+use dishpatch_pool::{PoolSettings, ProbeSettings, ReplicaPool, ReplicaSpec, Strategy, Thresholds};
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;

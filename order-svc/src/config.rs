@@ -1,6 +1,6 @@
 //! order-svc's settings: flags, each with an environment fallback.
 
-use dishpatch::pool::ReplicaSpec;
+use dishpatch_pool::ReplicaSpec;
 use std::{net::SocketAddr, time::Duration};
 
 /// order-svc: orders and their life cycle, over gRPC.

@@ -7,10 +7,10 @@ use crate::{
     relay::RelayWaker,
     store::{OrderStore, Placed, Placement, StoredOrder},
 };
+use dishpatch::wire::dependency_unavailable;
 use dishpatch::{
     call::CallContext,
     error::ServiceError,
-    pool::{CallKind, ReplicaPool, dependency_unavailable},
     proto::{
         order::v1::{self as pb, order_service_server::OrderService},
         restaurant::v1::{
@@ -18,6 +18,7 @@ use dishpatch::{
         },
     },
 };
+use dishpatch_pool::{CallKind, ReplicaPool};
 use std::time::Duration;
 use tonic::{Code, Request, Response, Status};
 

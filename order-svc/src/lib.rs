@@ -15,7 +15,6 @@ pub use config::Config;
 pub use dishpatch::service::{ReadyService, StartError};
 
 use dishpatch::{
-    pool::{PoolSettings, ProbeSettings, ReplicaPool, Strategy, Thresholds},
     proto::{
         notify::v1::notify_service_server::SERVICE_NAME as NOTIFY_SERVICE,
         order::v1::order_service_server::{OrderServiceServer, SERVICE_NAME},
@@ -24,6 +23,7 @@ use dishpatch::{
     server::ServiceHost,
     store::{Migrations, Store},
 };
+use dishpatch_pool::{PoolSettings, ProbeSettings, ReplicaPool, Strategy, Thresholds};
 use std::time::Duration;
 use tonic::service::Routes;
 

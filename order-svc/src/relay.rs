@@ -7,13 +7,11 @@
 //! (doubling, with jitter) and the outbox keeps every notification.
 
 use crate::store::OrderStore;
-use dishpatch::time::{Backoff, jittered};
-use dishpatch::{
-    pool::{CallKind, ReplicaPool},
-    proto::notify::v1::{
-        RecordNotificationRequest, RecordNotificationsRequest, notify_service_client::NotifyServiceClient,
-    },
+use dishpatch::proto::notify::v1::{
+    RecordNotificationRequest, RecordNotificationsRequest, notify_service_client::NotifyServiceClient,
 };
+use dishpatch::time::{Backoff, jittered};
+use dishpatch_pool::{CallKind, ReplicaPool};
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;

@@ -7,13 +7,14 @@
 //! Two failures leave the replica in rotation: a call that ran out of its
 //! deadline (DEADLINE_EXCEEDED: the replica is slow for this caller's
 //! budget, not gone), and an UNAVAILABLE the replica marks as its
-//! dependency's ([`dependency_unavailable`]: order-svc when restaurant-svc
+//! dependency's ([`dishpatch::wire::dependency_unavailable`]: order-svc when restaurant-svc
 //! is down is itself fine, and its other calls still work).
 
 use super::{
     Shared,
     replica::{Observation, Replica},
 };
+use dishpatch::wire::{DEPENDENCY, SERVED_BY};
 use futures_util::future::BoxFuture;
 use std::{
     sync::Arc,
@@ -22,25 +23,9 @@ use std::{
 use tonic::{Code, Status, body::Body, metadata::MetadataValue};
 use tower::{BoxError, Service, ServiceExt};
 
-/// The response header that names the replica that answered.
-pub const SERVED_BY: &str = "x-served-by";
 /// Status metadata marking a call that never reached a replica, so even a
 /// write may be sent again: its value says why (`no-replica`, `connect`).
 pub(crate) const UNREACHED: &str = "x-dishpatch-unreached";
-
-/// Status metadata by which a replica says its UNAVAILABLE is not its own
-/// but that of what it depends on (another service, its store); the value
-/// names it.
-const DEPENDENCY: &str = "x-dishpatch-dependency";
-
-/// `status` (UNAVAILABLE) marked as caused by `dependency`, so callers'
-/// pools keep the replica that answered it in rotation.
-pub fn dependency_unavailable(mut status: Status, dependency: &'static str) -> Status {
-    status
-        .metadata_mut()
-        .insert(DEPENDENCY, MetadataValue::from_static(dependency));
-    status
-}
 
 /// The status of a call that could not be sent anywhere.
 pub(crate) fn no_healthy_replica(service: &str) -> Status {

@@ -3,7 +3,8 @@
 //! Each replica has its own channel ([`replica`]); a prober per replica
 //! ([`prober`]) and the outcome of every call ([`endpoint`]) move it in and
 //! out of rotation; a request goes to the next replica in rotation
-//! ([`rotation`]: round-robin or weighted round-robin, lock-free), or to
+//! ([`rotation`]: round-robin or weighted round-robin, read without a lock
+//! from a snapshot swapped in when a replica joins or leaves), or to
 //! tower's power-of-two-choices balancer over peak-EWMA load, fed the same
 //! joins and leaves as `discover::Change`s. The pool is itself a tower
 //! service, so the generated tonic clients run over it; retries happen
@@ -19,20 +20,20 @@ mod replica;
 mod retry;
 mod rotation;
 
-pub use endpoint::{SERVED_BY, dependency_unavailable, had_no_replica};
+pub use endpoint::had_no_replica;
 pub use prober::ProbeSettings;
 pub use replica::Thresholds;
 pub use retry::CallKind;
 
+use arc_swap::ArcSwap;
 use endpoint::{ReplicaEndpoint, no_healthy_replica};
 use futures_util::future::BoxFuture;
 use replica::{Observation, Replica};
 use rotation::Rotation;
-use serde::Serialize;
 use std::{
     convert::Infallible,
     str::FromStr,
-    sync::{Arc, RwLock, atomic::AtomicUsize},
+    sync::{Arc, atomic::AtomicUsize},
     task::{Context, Poll},
     time::Duration,
 };
@@ -50,7 +51,7 @@ use tower::{
 };
 
 /// How a pool picks the replica for a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
     /// Each healthy replica in turn: two replicas alternate exactly.
     RoundRobin,
@@ -58,6 +59,27 @@ pub enum Strategy {
     P2c,
     /// Each healthy replica in turn, as often as its weight.
     Weighted,
+}
+
+impl Strategy {
+    /// Every strategy's name, as [`FromStr`] reads it.
+    pub const NAMES: [&'static str; 3] = ["round-robin", "p2c", "weighted"];
+}
+
+impl FromStr for Strategy {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        match name {
+            "round-robin" => Ok(Self::RoundRobin),
+            "p2c" => Ok(Self::P2c),
+            "weighted" => Ok(Self::Weighted),
+            other => Err(format!(
+                "{other:?} is not a balancing strategy: use one of {}",
+                Self::NAMES.join(", ")
+            )),
+        }
+    }
 }
 
 /// A replica's address, and its weight for weighted round-robin:
@@ -110,18 +132,15 @@ pub struct PoolSettings {
     pub probe: ProbeSettings,
 }
 
-/// A replica as `/health` reports it.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReplicaStatus {
+/// What the pool knows of one replica.
+#[derive(Debug, Clone)]
+pub struct ReplicaState {
     /// `host:port`.
     pub addr: String,
-    /// `healthy` (in rotation) or `down`.
-    pub state: &'static str,
-    /// When it was last probed (RFC 3339).
-    pub last_probe_at: Option<String>,
-    /// What the last probe found.
-    pub last_probe: Option<String>,
+    /// Whether it is in rotation.
+    pub in_rotation: bool,
+    /// When it was last probed, and what that found.
+    pub last_probe: Option<(std::time::SystemTime, String)>,
     /// Failed probes or calls since the last success.
     pub consecutive_failures: u32,
     /// Why it last left rotation.
@@ -148,7 +167,9 @@ pub(crate) struct Shared {
     health_name: &'static str,
     replicas: Vec<Arc<Replica>>,
     settings: PoolSettings,
-    rotation: RwLock<Arc<Rotation>>,
+    rotation: ArcSwap<Rotation>,
+    /// Held while the rotation is rebuilt.
+    rebuilding: std::sync::Mutex<()>,
     cursor: AtomicUsize,
     p2c: Option<P2c>,
     retry_budget: TpsBudget,
@@ -204,7 +225,8 @@ impl ReplicaPool {
                 health_name,
                 replicas,
                 settings,
-                rotation: RwLock::new(Arc::default()),
+                rotation: ArcSwap::default(),
+                rebuilding: std::sync::Mutex::new(()),
                 cursor: AtomicUsize::new(0),
                 p2c,
                 // Retries may add 20% to recent calls, plus 10 a second.
@@ -238,24 +260,20 @@ impl ReplicaPool {
 
     /// Whether any replica is in rotation.
     pub fn has_healthy_replica(&self) -> bool {
-        !self.shared.rotation.read().expect("rotation lock").is_empty()
+        !self.shared.rotation.load().is_empty()
     }
 
-    /// Every replica's state, for `/health`.
-    pub fn replica_statuses(&self) -> Vec<ReplicaStatus> {
+    /// Every replica's state.
+    pub fn replica_states(&self) -> Vec<ReplicaState> {
         self.shared
             .replicas
             .iter()
             .map(|replica| {
                 let health = replica.health();
-                ReplicaStatus {
+                ReplicaState {
                     addr: replica.addr().to_owned(),
-                    state: if health.in_rotation { "healthy" } else { "down" },
-                    last_probe_at: health
-                        .last_probe
-                        .as_ref()
-                        .map(|(at, _)| prost_types::Timestamp::from(*at).to_string()),
-                    last_probe: health.last_probe.map(|(_, found)| found),
+                    in_rotation: health.in_rotation,
+                    last_probe: health.last_probe,
                     consecutive_failures: health.consecutive_failures,
                     last_error: health.last_error,
                     requests_served: replica.served(),
@@ -282,19 +300,20 @@ impl Shared {
         let Some(in_rotation) = change else {
             return;
         };
-        // Rebuild under the write lock, reading every replica's state inside
-        // it, so that concurrent changes cannot leave a stale rotation.
-        let mut rotation = self.rotation.write().expect("rotation lock");
+        // Rebuild under the lock, reading every replica's state inside it,
+        // so that concurrent changes cannot leave a stale rotation. Changes
+        // are rare; calls read the rotation without this lock.
+        let rebuilding = self.rebuilding.lock().expect("rebuild lock");
         let healthy: Vec<_> = self
             .replicas
             .iter()
             .filter(|r| r.health().in_rotation)
             .cloned()
             .collect();
-        *rotation = Arc::new(match self.settings.strategy {
+        self.rotation.store(Arc::new(match self.settings.strategy {
             Strategy::Weighted => Rotation::weighted(healthy),
             Strategy::RoundRobin | Strategy::P2c => Rotation::round_robin(healthy),
-        });
+        }));
         if let Some(p2c) = &self.p2c {
             let key = self
                 .replicas
@@ -322,7 +341,7 @@ impl Shared {
             // The balancer lives as long as the pool: sending cannot fail.
             let _ = p2c.changes.send(Ok(change));
         }
-        drop(rotation);
+        drop(rebuilding);
         if in_rotation {
             tracing::info!(
                 service = self.service,
@@ -353,7 +372,7 @@ impl Service<http::Request<Body>> for ReplicaPool {
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let rotation = self.shared.rotation.read().expect("rotation lock").clone();
+        let rotation = self.shared.rotation.load();
         if let Some(p2c) = self.shared.p2c.as_ref().filter(|_| !rotation.is_empty()) {
             return Box::pin(p2c.balancer.clone().oneshot(request));
         }

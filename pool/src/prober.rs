@@ -8,7 +8,7 @@ use super::{
     ReplicaPool,
     replica::{Observation, Replica},
 };
-use crate::time::{Backoff, jittered};
+use dishpatch::time::{Backoff, jittered};
 use std::{sync::Arc, time::Duration};
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, Request};

@@ -72,7 +72,7 @@ impl From<tonic::Status> for ApiError {
             message: status.message().to_owned(),
             served_by: status
                 .metadata()
-                .get(dishpatch::pool::SERVED_BY)
+                .get(dishpatch::wire::SERVED_BY)
                 .and_then(|v| v.to_str().ok()?.parse().ok()),
         }
     }
@@ -99,7 +99,7 @@ impl IntoResponse for ApiError {
         if let Some(served_by) = self.served_by {
             response
                 .headers_mut()
-                .insert(dishpatch::pool::SERVED_BY, served_by);
+                .insert(dishpatch::wire::SERVED_BY, served_by);
         }
         response.extensions_mut().insert(ErrorDetails {
             code: self.code,

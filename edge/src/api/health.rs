@@ -3,8 +3,9 @@
 
 use super::AppState;
 use axum::{Json, extract::State, response::IntoResponse};
+use dishpatch_pool::ReplicaState;
 use http::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 pub(crate) async fn report(State(state): State<AppState>) -> impl IntoResponse {
     let pools = [
@@ -13,12 +14,13 @@ pub(crate) async fn report(State(state): State<AppState>) -> impl IntoResponse {
         &state.pools.notifications,
     ];
     let all_up = pools.iter().all(|pool| pool.has_healthy_replica());
-    let services: serde_json::Map<String, serde_json::Value> = pools
+    let services: serde_json::Map<String, Value> = pools
         .iter()
         .map(|pool| {
+            let replicas: Vec<Value> = pool.replica_states().iter().map(replica).collect();
             let report = json!({
                 "healthy": pool.has_healthy_replica(),
-                "replicas": pool.replica_statuses(),
+                "replicas": replicas,
             });
             (pool.service().to_owned(), report)
         })
@@ -37,4 +39,21 @@ pub(crate) async fn report(State(state): State<AppState>) -> impl IntoResponse {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body))
+}
+
+/// One replica as `/health` shows it.
+fn replica(state: &ReplicaState) -> Value {
+    let (last_probe_at, last_probe) = match &state.last_probe {
+        Some((at, found)) => (Some(prost_types::Timestamp::from(*at).to_string()), Some(found)),
+        None => (None, None),
+    };
+    json!({
+        "addr": state.addr,
+        "state": if state.in_rotation { "healthy" } else { "down" },
+        "lastProbeAt": last_probe_at,
+        "lastProbe": last_probe,
+        "consecutiveFailures": state.consecutive_failures,
+        "lastError": state.last_error,
+        "requestsServed": state.requests_served,
+    })
 }

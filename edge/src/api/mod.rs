@@ -20,7 +20,8 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, patch, post},
 };
-use dishpatch::pool::{CallKind, ReplicaPool, SERVED_BY};
+use dishpatch::wire::SERVED_BY;
+use dishpatch_pool::{CallKind, ReplicaPool};
 use error::ApiError;
 use http::{HeaderValue, StatusCode};
 use request_id::RequestId;
@@ -96,7 +97,7 @@ impl AppState {
                 if let Some(id) = &id {
                     request
                         .metadata_mut()
-                        .insert(dishpatch::call::REQUEST_ID_HEADER, id.clone());
+                        .insert(dishpatch::wire::REQUEST_ID, id.clone());
                 }
                 send(request)
             })

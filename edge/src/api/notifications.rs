@@ -8,8 +8,8 @@ use super::{
     request_id::RequestId,
 };
 use axum::{Extension, extract::State, response::Response};
-use dishpatch::pool::CallKind;
 use dishpatch::proto::notify::v1::{self as pb, notify_service_client::NotifyServiceClient};
+use dishpatch_pool::CallKind;
 use http::StatusCode;
 
 pub(crate) async fn list(

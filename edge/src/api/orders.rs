@@ -8,8 +8,8 @@ use super::{
     request_id::RequestId,
 };
 use axum::{Extension, extract::State, response::Response};
-use dishpatch::pool::{CallKind, ReplicaPool};
 use dishpatch::proto::order::v1::{self as pb, order_service_client::OrderServiceClient};
+use dishpatch_pool::{CallKind, ReplicaPool};
 use http::{HeaderMap, StatusCode};
 
 /// The header that makes placing an order safe to retry.

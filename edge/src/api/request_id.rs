@@ -9,7 +9,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use dishpatch::call::REQUEST_ID_HEADER;
+use dishpatch::wire::REQUEST_ID as REQUEST_ID_HEADER;
 use http::{HeaderValue, StatusCode};
 use tracing::Instrument;
 

@@ -8,8 +8,8 @@ use super::{
     request_id::RequestId,
 };
 use axum::{Extension, extract::State, response::Response};
-use dishpatch::pool::{CallKind, ReplicaPool};
 use dishpatch::proto::restaurant::v1::{self as pb, restaurant_service_client::RestaurantServiceClient};
+use dishpatch_pool::{CallKind, ReplicaPool};
 use http::StatusCode;
 
 fn client(pool: &ReplicaPool) -> RestaurantServiceClient<ReplicaPool> {

@@ -1,7 +1,7 @@
 //! How requests spread over replicas.
 
 use super::{Fleet, FleetOptions, served_by};
-use dishpatch::pool::Strategy;
+use dishpatch_pool::Strategy;
 use std::{collections::HashMap, time::Duration};
 use test_support::eventually;
 

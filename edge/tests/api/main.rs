@@ -8,7 +8,7 @@ mod failover;
 mod probing;
 mod routes;
 
-use dishpatch::pool::{ReplicaSpec, Strategy};
+use dishpatch_pool::{ReplicaSpec, Strategy};
 use serde_json::Value;
 use std::{net::SocketAddr, time::Duration};
 use test_support::{

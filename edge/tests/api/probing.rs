@@ -1,7 +1,7 @@
 //! Probing where Watch is unimplemented: the pool polls Check, and a
 //! replica that turns NOT_SERVING leaves rotation.
 
-use dishpatch::pool::{PoolSettings, ProbeSettings, ReplicaPool, ReplicaSpec, Strategy, Thresholds};
+use dishpatch_pool::{PoolSettings, ProbeSettings, ReplicaPool, ReplicaSpec, Strategy, Thresholds};
 use std::{
     pin::Pin,
     sync::{Arc, Mutex},
@@ -80,8 +80,11 @@ async fn polls_check_where_watch_is_unimplemented() {
         || async { (!pool.has_healthy_replica()).then_some(()) },
     )
     .await;
-    let replica = &pool.replica_statuses()[0];
-    assert_eq!(replica.last_probe.as_deref(), Some("NOT_SERVING"));
+    let replica = &pool.replica_states()[0];
+    assert_eq!(
+        replica.last_probe.as_ref().map(|(_, found)| found.as_str()),
+        Some("NOT_SERVING")
+    );
     *status.lock().unwrap() = ServingStatus::Serving;
     eventually(
         "two SERVING Checks to bring it back",
