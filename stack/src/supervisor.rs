@@ -2,6 +2,12 @@
 //! process's name; a process that exits on its own restarted with growing
 //! backoff; on Ctrl-C or SIGTERM the edge stopped first, then the services,
 //! each given time to drain before it is killed.
+//!
+//! They start in the order they depend on each other: restaurant-svc and
+//! notify-svc, then order-svc once those listen, then the edge once every
+//! service listens. A caller's first health probes then find its
+//! dependencies serving, rather than refusing connections and being
+//! retried a little later.
 
 use crate::{
     Part,
@@ -27,6 +33,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const STABLE_AFTER: Duration = Duration::from_secs(30);
 /// How long a process may take to stop after SIGTERM before it is killed.
 const STOP_LIMIT: Duration = Duration::from_secs(20);
+/// How long the next stage waits for a process to say it listens.
+const LISTEN_LIMIT: Duration = Duration::from_secs(30);
 
 /// Runs the stack until Ctrl-C or SIGTERM.
 pub(crate) async fn run_stack(plan: Plan) -> Result<(), Box<dyn std::error::Error>> {
@@ -36,12 +44,29 @@ pub(crate) async fn run_stack(plan: Plan) -> Result<(), Box<dyn std::error::Erro
 
     let (stop_edge, stop_services) = (CancellationToken::new(), CancellationToken::new());
     let (mut edge, mut services) = (JoinSet::new(), JoinSet::new());
-    for process in plan.processes {
+    let mut processes = plan.processes;
+    processes.sort_by_key(|process| stage(process.part));
+    let mut starting = Vec::new();
+    let mut current_stage = 0;
+    for process in processes {
+        if stage(process.part) != current_stage {
+            // The next stage waits for this one to listen (or give up), unless
+            // the stack is stopped meanwhile.
+            for listening in starting.drain(..) {
+                tokio::select! {
+                    _ = tokio::time::timeout(LISTEN_LIMIT, listening) => {}
+                    () = shutdown.cancelled() => {}
+                }
+            }
+            current_stage = stage(process.part);
+        }
         let (set, stop) = match process.part {
             Part::Edge => (&mut edge, &stop_edge),
             _ => (&mut services, &stop_services),
         };
-        set.spawn(supervise(exe.clone(), process, stop.clone()));
+        let (listening, listens) = tokio::sync::oneshot::channel();
+        starting.push(listens);
+        set.spawn(supervise(exe.clone(), process, stop.clone(), listening));
     }
 
     shutdown.cancelled().await;
@@ -66,8 +91,25 @@ fn print_map(plan: &Plan) {
     }
 }
 
-/// Keeps one process running until `stop`, then stops it.
-async fn supervise(exe: PathBuf, process: Process, stop: CancellationToken) {
+/// The order processes start in: each stage's dependencies are in the
+/// stages before it.
+fn stage(part: Part) -> u8 {
+    match part {
+        Part::RestaurantSvc | Part::NotifySvc => 0,
+        Part::OrderSvc => 1,
+        Part::Edge => 2,
+    }
+}
+
+/// Keeps one process running until `stop`, then stops it; `listening` is
+/// told when it first says it listens.
+async fn supervise(
+    exe: PathBuf,
+    process: Process,
+    stop: CancellationToken,
+    listening: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut listening = Some(listening);
     let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     loop {
         let started = Instant::now();
@@ -95,8 +137,9 @@ async fn supervise(exe: PathBuf, process: Process, stop: CancellationToken) {
             child.stdout.take().expect("piped"),
             prefix.clone(),
             false,
+            listening.take(),
         ));
-        output.spawn(forward(child.stderr.take().expect("piped"), prefix, true));
+        output.spawn(forward(child.stderr.take().expect("piped"), prefix, true, None));
 
         tokio::select! {
             exited = child.wait() => {
@@ -133,10 +176,22 @@ async fn supervise(exe: PathBuf, process: Process, stop: CancellationToken) {
     }
 }
 
-/// Copies a child's output line by line, each line prefixed.
-async fn forward(stream: impl AsyncRead + Unpin, prefix: String, to_stderr: bool) {
+/// Copies a child's output line by line, each line prefixed; tells
+/// `listening` when a line says where it listens (every dishpatch binary's
+/// first line on stdout does).
+async fn forward(
+    stream: impl AsyncRead + Unpin,
+    prefix: String,
+    to_stderr: bool,
+    mut listening: Option<tokio::sync::oneshot::Sender<()>>,
+) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
+        if line.contains(" listening on ")
+            && let Some(listening) = listening.take()
+        {
+            let _ = listening.send(());
+        }
         if to_stderr {
             eprintln!("{prefix} {line}");
         } else {

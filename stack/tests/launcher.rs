@@ -106,14 +106,21 @@ async fn the_stack_starts_serves_recovers_and_stops() {
         },
     )
     .await;
-    let map = out.lock().unwrap().join("\n");
+    // The launcher forwards its children's lines as they come: the one
+    // that says where a replica listens may trail the edge's first probe.
+    let map = eventually(
+        "the replicas' lines, prefixed",
+        Duration::from_secs(5),
+        || async {
+            let map = out.lock().unwrap().join("\n");
+            map.contains("restaurant-svc#1  | restaurant-svc listening on")
+                .then_some(map)
+        },
+    )
+    .await;
     for process in ["restaurant-svc#2", "order-svc#1", "notify-svc#2", "edge"] {
         assert!(map.contains(process), "the port map names {process}: {map}");
     }
-    assert!(
-        map.contains("restaurant-svc#1  | restaurant-svc listening on"),
-        "lines are prefixed: {map}"
-    );
 
     let restaurants: Value = http
         .get(format!("{base}/api/restaurants"))
