@@ -1,16 +1,22 @@
 //! What a call carries from hop to hop: the request id, and the deadline
-//! the caller set (`grpc-timeout`), so a downstream call gets only the time
-//! that remains.
+//! the caller set, so a downstream call gets only the time that remains
+//! and a callee can tell that its caller has given up.
+//!
+//! The deadline travels twice: as gRPC's relative `grpc-timeout`, which
+//! tonic's server enforces, and as an absolute time
+//! ([`wire::DEADLINE`](crate::wire::DEADLINE)), which survives a callee that
+//! was stopped with the call queued (a relative timeout only starts when
+//! the call is read). A callee keeps the earlier of the two.
 
-use std::time::{Duration, Instant};
+use crate::wire::{DEADLINE, GRPC_TIMEOUT, REQUEST_ID};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
 use tonic::{
-    Request, Status,
+    Request,
     metadata::{AsciiMetadataValue, MetadataMap},
 };
 
-use crate::wire::{GRPC_TIMEOUT as TIMEOUT_HEADER, REQUEST_ID as REQUEST_ID_HEADER};
-
-/// The request id and deadline of an incoming call.
+/// The request id and deadline of a call.
 #[derive(Debug, Clone, Default)]
 pub struct CallContext {
     request_id: Option<AsciiMetadataValue>,
@@ -18,48 +24,78 @@ pub struct CallContext {
 }
 
 impl CallContext {
+    /// A context that starts here (at the edge): `request_id` on every
+    /// call made for it, all done by `deadline`.
+    pub fn new(request_id: Option<AsciiMetadataValue>, deadline: Option<Instant>) -> Self {
+        Self { request_id, deadline }
+    }
+
     /// Reads the context of an incoming call. Call it first thing in a
-    /// handler: the deadline counts from now.
+    /// handler: a relative deadline counts from now.
     pub fn of<T>(request: &Request<T>) -> Self {
         Self::from_metadata(request.metadata())
     }
 
     fn from_metadata(metadata: &MetadataMap) -> Self {
-        let deadline = metadata
-            .get(TIMEOUT_HEADER)
+        let now = Instant::now();
+        let relative = metadata
+            .get(GRPC_TIMEOUT)
             .and_then(|value| value.to_str().ok())
             .and_then(parse_grpc_timeout)
-            .map(|timeout| Instant::now() + timeout);
+            .map(|timeout| now + timeout);
+        let absolute = metadata
+            .get(DEADLINE)
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
+            .map(|micros| {
+                let at = UNIX_EPOCH + Duration::from_micros(micros);
+                now + at.duration_since(SystemTime::now()).unwrap_or_default()
+            });
         Self {
-            request_id: metadata.get(REQUEST_ID_HEADER).cloned(),
-            deadline,
+            request_id: metadata.get(REQUEST_ID).cloned(),
+            deadline: match (relative, absolute) {
+                (Some(relative), Some(absolute)) => Some(relative.min(absolute)),
+                (relative, absolute) => relative.or(absolute),
+            },
         }
     }
 
-    /// When a downstream call made for this one must be done: the caller's
-    /// deadline, or `default` from now when the caller set none.
-    pub fn deadline(&self, default: Duration) -> tokio::time::Instant {
-        tokio::time::Instant::from_std(self.deadline.unwrap_or_else(|| Instant::now() + default))
+    /// When the caller stops waiting, if it said.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
     }
 
-    /// A request for a downstream call made on behalf of this one: the same
-    /// request id, and a timeout of what remains of the deadline (or
-    /// `default_timeout` when the caller set none). DEADLINE_EXCEEDED when
-    /// nothing remains.
-    pub fn downstream<U>(&self, message: U, default_timeout: Duration) -> Result<Request<U>, Status> {
-        let timeout = match self.deadline {
-            Some(deadline) => deadline
-                .checked_duration_since(Instant::now())
-                .filter(|remaining| !remaining.is_zero())
-                .ok_or_else(|| Status::deadline_exceeded("the caller's deadline has passed"))?,
-            None => default_timeout,
-        };
+    /// Whether the caller's deadline has passed: work done for it now is
+    /// work nobody waits for, and a write made now could be stored after
+    /// its caller was told it failed.
+    pub fn has_expired(&self) -> bool {
+        self.deadline.is_some_and(|deadline| deadline <= Instant::now())
+    }
+
+    /// The request id, if the call came with one.
+    pub fn request_id(&self) -> Option<&AsciiMetadataValue> {
+        self.request_id.as_ref()
+    }
+
+    /// A request carrying `message` for a downstream call made for this
+    /// one, which may take `timeout` (no more than what remains of this
+    /// call's deadline): the request id, and the deadline both ways.
+    pub fn request<M>(&self, message: M, timeout: Duration) -> Request<M> {
         let mut request = Request::new(message);
         request.set_timeout(timeout);
+        let metadata = request.metadata_mut();
         if let Some(id) = &self.request_id {
-            request.metadata_mut().insert(REQUEST_ID_HEADER, id.clone());
+            metadata.insert(REQUEST_ID, id.clone());
         }
-        Ok(request)
+        let deadline = SystemTime::now() + timeout;
+        let micros = deadline
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros();
+        metadata.insert(
+            DEADLINE,
+            AsciiMetadataValue::try_from(micros.to_string()).expect("digits are ASCII"),
+        );
+        request
     }
 }
 
@@ -96,34 +132,44 @@ mod tests {
         }
     }
 
-    #[test]
-    fn downstream_carries_request_id_and_remaining_deadline() {
-        let mut incoming = Request::new(());
-        incoming
-            .metadata_mut()
-            .insert(REQUEST_ID_HEADER, "req-42".parse().unwrap());
-        incoming
-            .metadata_mut()
-            .insert(TIMEOUT_HEADER, "2S".parse().unwrap());
-        let context = CallContext::of(&incoming);
-
-        let outgoing = context.downstream((), Duration::from_secs(60)).unwrap();
-        assert_eq!(outgoing.metadata().get(REQUEST_ID_HEADER).unwrap(), "req-42");
-        let timeout =
-            parse_grpc_timeout(outgoing.metadata().get(TIMEOUT_HEADER).unwrap().to_str().unwrap()).unwrap();
+    #[tokio::test]
+    async fn a_request_carries_the_request_id_and_its_deadline_both_ways() {
+        let context = CallContext::new(Some("req-42".parse().unwrap()), None);
+        let outgoing = context.request((), Duration::from_secs(2));
+        let metadata = outgoing.metadata();
+        assert_eq!(metadata.get(REQUEST_ID).unwrap(), "req-42");
+        let timeout = parse_grpc_timeout(metadata.get(GRPC_TIMEOUT).unwrap().to_str().unwrap()).unwrap();
         assert!(
             timeout <= Duration::from_secs(2) && timeout > Duration::from_secs(1),
             "{timeout:?}"
         );
+
+        let incoming = CallContext::of(&outgoing);
+        assert_eq!(incoming.request_id().unwrap(), "req-42");
+        let remaining = incoming.deadline().unwrap() - Instant::now();
+        assert!(
+            remaining <= Duration::from_secs(2) && remaining > Duration::from_secs(1),
+            "{remaining:?}"
+        );
+        assert!(!incoming.has_expired());
     }
 
-    #[test]
-    fn downstream_refuses_a_passed_deadline() {
-        let context = CallContext {
-            request_id: None,
-            deadline: Some(Instant::now()),
-        };
-        let status = context.downstream((), Duration::from_secs(1)).unwrap_err();
-        assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
+    #[tokio::test]
+    async fn a_call_read_after_its_absolute_deadline_has_expired() {
+        // As a callee stopped for a while finds a call it had queued: the
+        // relative timeout looks fresh, the absolute deadline has passed.
+        let mut stale = Request::new(());
+        stale.metadata_mut().insert(GRPC_TIMEOUT, "5S".parse().unwrap());
+        let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        let micros = an_hour_ago.duration_since(UNIX_EPOCH).unwrap().as_micros();
+        stale
+            .metadata_mut()
+            .insert(DEADLINE, micros.to_string().parse().unwrap());
+        assert!(CallContext::of(&stale).has_expired());
+
+        let mut fresh = Request::new(());
+        fresh.metadata_mut().insert(GRPC_TIMEOUT, "5S".parse().unwrap());
+        assert!(!CallContext::of(&fresh).has_expired());
+        assert!(CallContext::of(&Request::new(())).deadline().is_none());
     }
 }

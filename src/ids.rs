@@ -22,6 +22,9 @@ pub const ORDER: IdKind = IdKind { prefix: "ord_" };
 pub const NOTIFICATION: IdKind = IdKind { prefix: "ntf_" };
 /// `req_…`: a request, as the edge names those that came without an id.
 pub const REQUEST: IdKind = IdKind { prefix: "req_" };
+/// `key_…`: the idempotency key the edge gives an order placed without
+/// one, so that it may try the order on another replica safely.
+pub const IDEMPOTENCY_KEY: IdKind = IdKind { prefix: "key_" };
 
 const HEX_DIGITS: usize = 32;
 

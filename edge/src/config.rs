@@ -1,6 +1,6 @@
 //! The edge's settings: flags, each with an environment fallback.
 
-use dishpatch_pool::{ReplicaSpec, Strategy};
+use dishpatch_pool::{Ejection, Panic, PoolSettings, ProbeSettings, ReplicaSpec, Strategy, TryTimeout};
 use std::{net::SocketAddr, time::Duration};
 
 /// Balancing strategies by name, listed in `--help`.
@@ -19,7 +19,9 @@ pub struct Config {
     pub listen: SocketAddr,
 
     /// restaurant-svc replicas, comma separated: host:port, or
-    /// host:port=weight for weighted balancing. Other hosts work alike.
+    /// host:port=weight for weighted balancing, or dns://name:port for
+    /// every address a DNS name resolves to (dns://server/name:port asks
+    /// that DNS server). Other hosts work alike.
     #[arg(
         long,
         env = "RESTAURANT_REPLICAS",
@@ -78,4 +80,73 @@ pub struct Config {
     /// Deadline of each request, sent to the services as grpc-timeout.
     #[arg(long, env = "REQUEST_DEADLINE", default_value = "5s", value_parser = humantime::parse_duration)]
     pub deadline: Duration,
+
+    /// The least time an attempt of a read (or of an order, which carries
+    /// an idempotency key) waits for its replica before it is tried on
+    /// another: the per-try timeout is four times the replica's recent p99
+    /// latency, but no less than this.
+    #[arg(long, env = "TRY_TIMEOUT_MIN", default_value = "250ms", value_parser = humantime::parse_duration)]
+    pub try_timeout_min: Duration,
+
+    /// Whether a read not answered after the pool's recent p95 latency is
+    /// also sent to a second replica (the first answer wins; hedges draw on
+    /// the retry budget).
+    #[arg(long, env = "HEDGE_READS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub hedge_reads: bool,
+
+    /// Server errors (INTERNAL, UNKNOWN, DATA_LOSS) in a row, within 10s,
+    /// that take a replica out of rotation until probes bring it back.
+    #[arg(long, env = "EJECT_AFTER", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub eject_after: u32,
+
+    /// How long a replica that joins or rejoins the rotation takes to ramp
+    /// from a tenth of its share of requests to all of it (0s: at once).
+    #[arg(long, env = "SLOW_START", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub slow_start: Duration,
+
+    /// Percentage of a service's replicas below which too few are healthy:
+    /// said on /health and in the log.
+    #[arg(long, env = "PANIC_THRESHOLD", default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub panic_threshold: u8,
+
+    /// Whether a service with no healthy replica still gets requests on
+    /// replicas that are out only because requests failed on them (not
+    /// draining, not failing probes), rather than answering 503 at once.
+    #[arg(long, env = "PANIC_ROUTING", default_value_t = true, action = clap::ArgAction::Set)]
+    pub panic_routing: bool,
+
+    /// How often replica DNS names (dns://…) are resolved again.
+    #[arg(long, env = "DNS_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub dns_interval: Duration,
+}
+
+impl Config {
+    /// The settings of a pool balanced by `strategy`.
+    pub(crate) fn pool_settings(&self, strategy: Strategy) -> PoolSettings {
+        PoolSettings {
+            strategy,
+            probe: ProbeSettings {
+                interval: self.probe_interval,
+                timeout: self.probe_timeout,
+                rise: self.rise,
+                fall: self.fall,
+            },
+            try_timeout: TryTimeout {
+                min: self.try_timeout_min,
+                ..PoolSettings::default().try_timeout
+            },
+            hedge_reads: self.hedge_reads,
+            ejection: Ejection {
+                consecutive: self.eject_after,
+                ..PoolSettings::default().ejection
+            },
+            slow_start: self.slow_start,
+            panic: Panic {
+                threshold: f64::from(self.panic_threshold) / 100.0,
+                route_when_none_healthy: self.panic_routing,
+            },
+            dns_interval: self.dns_interval,
+            default_deadline: self.deadline,
+        }
+    }
 }

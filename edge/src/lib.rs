@@ -18,7 +18,7 @@ use dishpatch::proto::{
     restaurant::v1::restaurant_service_server::SERVICE_NAME as RESTAURANT,
 };
 use dishpatch::server::{BindError, bind_listener};
-use dishpatch_pool::{PoolSettings, ProbeSettings, ReplicaPool, ReplicaSpec, Strategy, Thresholds};
+use dishpatch_pool::{ReplicaPool, ReplicaSpec};
 use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -45,19 +45,9 @@ pub struct Edge {
 /// Builds the replica pools and binds the listener. No replica needs to be
 /// up: until probes find one, its routes answer 503.
 pub async fn build(config: Config) -> Result<Edge, StartError> {
-    let settings = |strategy: Strategy| PoolSettings {
-        strategy,
-        thresholds: Thresholds {
-            rise: config.rise,
-            fall: config.fall,
-        },
-        probe: ProbeSettings {
-            interval: config.probe_interval,
-            timeout: config.probe_timeout,
-        },
-    };
     let pool = |service, health_name, replicas: &[ReplicaSpec], strategy| {
-        ReplicaPool::new(service, health_name, replicas, settings(strategy)).map_err(StartError::Config)
+        ReplicaPool::new(service, health_name, replicas, config.pool_settings(strategy))
+            .map_err(StartError::Config)
     };
     let pools = api::Pools {
         restaurants: pool(
@@ -94,20 +84,18 @@ impl Edge {
     /// Probes the replicas and serves until `shutdown`, then finishes the
     /// requests in flight and stops the probers.
     pub async fn run(self, shutdown: CancellationToken) {
-        let stop_probing = CancellationToken::new();
-        let mut probers = Vec::new();
-        for pool in [
+        let stop_pools = CancellationToken::new();
+        let pools = [
             &self.pools.restaurants,
             &self.pools.orders,
             &self.pools.notifications,
-        ] {
-            probers.extend(pool.spawn_probers(&stop_probing));
-        }
+        ]
+        .map(|pool| pool.spawn(stop_pools.clone()));
         tracing::info!(addr = %self.local_addr(), "edge serving");
         http::serve(self.listener, self.router, shutdown).await;
-        stop_probing.cancel();
-        for prober in probers {
-            prober.await.ok();
+        stop_pools.cancel();
+        for pool in pools {
+            pool.await.ok();
         }
         tracing::info!("edge stopped");
     }

@@ -19,7 +19,6 @@ use dishpatch::{
     },
 };
 use dishpatch_pool::{CallKind, ReplicaPool};
-use std::time::Duration;
 use tonic::{Code, Request, Response, Status};
 
 /// How often a status change is retried when another call moved the same
@@ -33,7 +32,6 @@ pub(crate) struct OrderApi {
     pub(crate) restaurants: ReplicaPool,
     pub(crate) writer: OrderWriter,
     pub(crate) relay: RelayWaker,
-    pub(crate) downstream_timeout: Duration,
 }
 
 impl OrderApi {
@@ -55,17 +53,15 @@ impl OrderApi {
                 .collect(),
         };
         // Pricing changes nothing: the pool may retry it on another replica.
-        let deadline = context.deadline(self.downstream_timeout);
         let priced = self
             .restaurants
-            .call(CallKind::Idempotent, deadline, |timeout| {
-                let mut client = RestaurantServiceClient::new(self.restaurants.clone());
-                let request = context.downstream(request.clone(), timeout);
-                async move { client.price_items(request?).await }
+            .call(context, CallKind::Read, request, |channel, request| async move {
+                RestaurantServiceClient::new(channel).price_items(request).await
             })
-            .await;
+            .await
+            .map_err(Status::from);
         match priced {
-            Ok(priced) => Ok(priced.into_inner()),
+            Ok(priced) => Ok(priced.message),
             // The client's own mistakes, told as restaurant-svc told them.
             Err(status)
                 if matches!(

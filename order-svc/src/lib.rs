@@ -23,7 +23,7 @@ use dishpatch::{
     server::ServiceHost,
     store::{Migrations, Store},
 };
-use dishpatch_pool::{PoolSettings, ProbeSettings, ReplicaPool, Strategy, Thresholds};
+use dishpatch_pool::{PoolSettings, ProbeSettings, ReplicaPool};
 use std::time::Duration;
 use tonic::service::Routes;
 
@@ -38,6 +38,9 @@ pub const MIGRATIONS: Migrations = Migrations {
 
 /// How long connecting to (or probing) another service may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Probe results in a row that bring back (rise) or take out (fall) a
+/// replica of another service.
+const RISE_AND_FALL: u32 = 2;
 
 /// Opens the store, builds the pools of restaurant-svc and notify-svc
 /// replicas and binds the listener: the returned service is ready to run.
@@ -47,12 +50,14 @@ pub async fn build(config: Config) -> Result<ReadyService, StartError> {
     let store = Store::open(&config.database_url, &MIGRATIONS).await?;
     let orders = store::OrderStore::new(store.clone());
     let settings = PoolSettings {
-        strategy: Strategy::RoundRobin,
-        thresholds: Thresholds { rise: 2, fall: 2 },
         probe: ProbeSettings {
             interval: config.probe_interval,
             timeout: CONNECT_TIMEOUT,
+            rise: RISE_AND_FALL,
+            fall: RISE_AND_FALL,
         },
+        default_deadline: config.downstream_timeout,
+        ..PoolSettings::default()
     };
     let restaurants = ReplicaPool::new(
         "restaurant-svc",
@@ -71,7 +76,6 @@ pub async fn build(config: Config) -> Result<ReadyService, StartError> {
         writer: group_commit::OrderWriter::spawn(orders.clone()),
         restaurants: restaurants.clone(),
         relay: waker.clone(),
-        downstream_timeout: config.downstream_timeout,
     };
     let relay = relay::OutboxRelay {
         store: orders,
@@ -79,18 +83,14 @@ pub async fn build(config: Config) -> Result<ReadyService, StartError> {
         waker,
         poll_interval: config.relay_poll_interval,
         max_backoff: config.relay_max_backoff,
-        call_timeout: config.downstream_timeout,
     };
     let mut service = ReadyService::new(host, Routes::new(OrderServiceServer::new(api)), store);
     service.spawn_background(|stop| relay.run(stop));
     service.spawn_background(|stop| {
-        let probers: Vec<_> = [restaurants, notify]
-            .iter()
-            .flat_map(|pool| pool.spawn_probers(&stop))
-            .collect();
+        let pools = [restaurants, notify].map(|pool| pool.spawn(stop.clone()));
         async move {
-            for prober in probers {
-                prober.await.ok();
+            for pool in pools {
+                pool.await.ok();
             }
         }
     });

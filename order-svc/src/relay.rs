@@ -7,11 +7,12 @@
 //! (doubling, with jitter) and the outbox keeps every notification.
 
 use crate::store::OrderStore;
+use dishpatch::call::CallContext;
 use dishpatch::proto::notify::v1::{
     RecordNotificationRequest, RecordNotificationsRequest, notify_service_client::NotifyServiceClient,
 };
 use dishpatch::time::{Backoff, jittered};
-use dishpatch_pool::{CallKind, ReplicaPool};
+use dishpatch_pool::{CallError, CallKind, ReplicaPool};
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -39,7 +40,6 @@ pub(crate) struct OutboxRelay {
     pub(crate) waker: RelayWaker,
     pub(crate) poll_interval: Duration,
     pub(crate) max_backoff: Duration,
-    pub(crate) call_timeout: Duration,
 }
 
 impl OutboxRelay {
@@ -92,14 +92,18 @@ impl OutboxRelay {
             .unzip();
         let request = RecordNotificationsRequest { notifications };
         // Recording is idempotent on the event id: safe to retry anywhere.
-        let deadline = tokio::time::Instant::now() + self.call_timeout;
+        // No caller waits: the pool's default deadline bounds the call.
         self.notify
-            .call(CallKind::Idempotent, deadline, |timeout| {
-                let mut client = NotifyServiceClient::new(self.notify.clone());
-                let mut request = tonic::Request::new(request.clone());
-                request.set_timeout(timeout);
-                async move { client.record_notifications(request).await }
-            })
+            .call(
+                &CallContext::default(),
+                CallKind::IdempotentWrite,
+                request,
+                |channel, request| async move {
+                    NotifyServiceClient::new(channel)
+                        .record_notifications(request)
+                        .await
+                },
+            )
             .await?;
         self.store.delivered(&outbox_ids).await?;
         Ok(outbox_ids.len())
@@ -108,8 +112,8 @@ impl OutboxRelay {
 
 #[derive(Debug, thiserror::Error)]
 enum RelayError {
-    #[error("notify-svc: {}", .0.message())]
-    Notify(#[from] tonic::Status),
+    #[error("notify-svc: {0}")]
+    Notify(#[from] CallError),
     #[error("outbox: {0}")]
     Store(#[from] sqlx::Error),
 }

@@ -1,182 +1,93 @@
-//! A pool of replicas of one service, balanced per request.
+//! A pool of replicas of one gRPC service, balanced per call.
 //!
-//! Each replica has its own channel ([`replica`]); a prober per replica
-//! ([`prober`]) and the outcome of every call ([`endpoint`]) move it in and
-//! out of rotation; a request goes to the next replica in rotation
-//! ([`rotation`]: round-robin or weighted round-robin, read without a lock
-//! from a snapshot swapped in when a replica joins or leaves), or to
-//! tower's power-of-two-choices balancer over peak-EWMA load, fed the same
-//! joins and leaves as `discover::Change`s. The pool is itself a tower
-//! service, so the generated tonic clients run over it; retries happen
-//! above it, per typed call ([`retry`]).
+//! Build one from replica specs ([`ReplicaSpec`]: addresses, or DNS names
+//! whose every address is a replica) and [`PoolSettings`]; run its
+//! background work with [`ReplicaPool::spawn`]; call through it with
+//! [`ReplicaPool::call`]; read its replicas' states with
+//! [`ReplicaPool::replica_states`]. It knows nothing of HTTP.
 //!
-//! tonic's own `balance_channel` does not fit: it is p2c over connections
-//! whose load is always 0 (tonic#1231), and tower's balancer never brings
-//! back an endpoint it dropped; here only probes decide who is in.
+//! - [`spec`] and [`discovery`]: where the replicas are, and following DNS
+//!   names as their records change.
+//! - [`prober`]: a replica's `grpc.health.v1` Watch (or Check polling),
+//!   through rise/fall thresholds ([`health`]).
+//! - [`rotation`]: the replicas in rotation, as a snapshot read without a
+//!   lock, and the pickers: round-robin, weighted, p2c, slow start.
+//! - [`call`]: a typed call, with per-try timeouts, hedged reads, retries
+//!   on a budget, and ejection of a replica a call finds misbehaving.
+//! - [`latency`]: recent latency per replica and per pool, behind the
+//!   per-try timeouts, hedging and p2c.
+//!
+//! Each replica has its own tonic channel: HTTP/2 multiplexes calls on one
+//! connection, so balancing is per call, never per connection. tonic's own
+//! `balance_channel` does not fit: it is p2c over connections whose load is
+//! always 0 (tonic#1231), tower's balancer never brings back an endpoint it
+//! dropped, and neither can send a retry or a hedge to a replica other than
+//! the one that failed; here probes decide who is in, and the call decides
+//! where each attempt goes.
 
-mod endpoint;
+mod call;
+mod channel;
+mod discovery;
+mod health;
+mod latency;
 mod prober;
 mod replica;
-mod retry;
 mod rotation;
+mod settings;
+mod spec;
+#[cfg(test)]
+mod tests;
 
-pub use endpoint::had_no_replica;
-pub use prober::ProbeSettings;
-pub use replica::Thresholds;
-pub use retry::CallKind;
+pub use call::{Answered, CallError, CallKind, Outcome};
+pub use channel::ReplicaChannel;
+pub use health::OutOfRotation;
+pub use settings::{Ejection, Panic, PoolSettings, ProbeSettings, Strategy, TryTimeout};
+pub use spec::{ReplicaSpec, Target};
 
 use arc_swap::ArcSwap;
-use endpoint::{ReplicaEndpoint, no_healthy_replica};
-use futures_util::future::BoxFuture;
-use replica::{Observation, Replica};
-use rotation::Rotation;
+use health::Observation;
+use latency::RecentLatency;
+use replica::{Connector, Replica};
+use rotation::{Rotation, Tried};
 use std::{
-    convert::Infallible,
-    str::FromStr,
-    sync::{Arc, atomic::AtomicUsize},
-    task::{Context, Poll},
-    time::Duration,
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed},
+    },
+    time::SystemTime,
 };
-use tokio::sync::mpsc;
+use tokio::{sync::Notify, task::JoinHandle, time::Instant};
 use tokio_util::sync::CancellationToken;
-use tonic::body::Body;
-use tower::{
-    BoxError, Service, ServiceExt,
-    balance::p2c::Balance,
-    buffer::Buffer,
-    discover::Change,
-    load::{CompleteOnResponse, PeakEwma},
-    retry::budget::TpsBudget,
-    util::BoxCloneSyncService,
-};
-
-/// How a pool picks the replica for a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    /// Each healthy replica in turn: two replicas alternate exactly.
-    RoundRobin,
-    /// tower's power of two choices over peak-EWMA latency.
-    P2c,
-    /// Each healthy replica in turn, as often as its weight.
-    Weighted,
-}
-
-impl Strategy {
-    /// Every strategy's name, as [`FromStr`] reads it.
-    pub const NAMES: [&'static str; 3] = ["round-robin", "p2c", "weighted"];
-}
-
-impl FromStr for Strategy {
-    type Err = String;
-
-    fn from_str(name: &str) -> Result<Self, String> {
-        match name {
-            "round-robin" => Ok(Self::RoundRobin),
-            "p2c" => Ok(Self::P2c),
-            "weighted" => Ok(Self::Weighted),
-            other => Err(format!(
-                "{other:?} is not a balancing strategy: use one of {}",
-                Self::NAMES.join(", ")
-            )),
-        }
-    }
-}
-
-/// A replica's address, and its weight for weighted round-robin:
-/// `host:port` or `host:port=weight` (an `http://` in front is allowed).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplicaSpec {
-    /// `host:port`.
-    pub addr: String,
-    /// Share of requests under [`Strategy::Weighted`], 1 to 100.
-    pub weight: u32,
-}
-
-impl FromStr for ReplicaSpec {
-    type Err = String;
-
-    fn from_str(spec: &str) -> Result<Self, String> {
-        let (addr, weight) = match spec.trim().split_once('=') {
-            Some((addr, weight)) => {
-                let weight = weight
-                    .parse()
-                    .ok()
-                    .filter(|weight| (1..=100).contains(weight))
-                    .ok_or_else(|| format!("weight in {spec:?} must be a whole number from 1 to 100"))?;
-                (addr, weight)
-            }
-            None => (spec.trim(), 1),
-        };
-        let addr = addr.strip_prefix("http://").unwrap_or(addr);
-        let has_port = addr
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-        if !has_port {
-            return Err(format!("replica {spec:?} must be host:port (optionally =weight)"));
-        }
-        Ok(Self {
-            addr: addr.to_owned(),
-            weight,
-        })
-    }
-}
-
-/// How a pool balances and probes.
-#[derive(Debug, Clone, Copy)]
-pub struct PoolSettings {
-    /// How a replica is picked.
-    pub strategy: Strategy,
-    /// Probe results needed to join or leave.
-    pub thresholds: Thresholds,
-    /// How often and how patiently to probe.
-    pub probe: ProbeSettings,
-}
 
 /// What the pool knows of one replica.
 #[derive(Debug, Clone)]
 pub struct ReplicaState {
     /// `host:port`.
     pub addr: String,
-    /// Whether it is in rotation.
-    pub in_rotation: bool,
+    /// Why it is out of rotation, or `None` while it is in.
+    pub out_of_rotation: Option<OutOfRotation>,
     /// When it was last probed, and what that found.
-    pub last_probe: Option<(std::time::SystemTime, String)>,
+    pub last_probe: Option<(SystemTime, String)>,
     /// Failed probes or calls since the last success.
     pub consecutive_failures: u32,
     /// Why it last left rotation.
     pub last_error: Option<String>,
-    /// Calls it has answered through this edge.
+    /// How often calls ejected it.
+    pub ejections: u64,
+    /// Calls it has answered through this pool.
     pub requests_served: u64,
 }
 
-type P2cEndpoint = PeakEwma<ReplicaEndpoint>;
-type EndpointChange = Result<Change<usize, P2cEndpoint>, Infallible>;
-
-/// tower's p2c balancer behind a buffer, and the channel of joins and
-/// leaves that feeds it.
-#[derive(Debug)]
-struct P2c {
-    balancer: BoxCloneSyncService<http::Request<Body>, http::Response<Body>, BoxError>,
-    changes: mpsc::UnboundedSender<EndpointChange>,
-}
-
-/// What every clone of a pool shares.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    service: &'static str,
-    health_name: &'static str,
-    replicas: Vec<Arc<Replica>>,
-    settings: PoolSettings,
-    rotation: ArcSwap<Rotation>,
-    /// Held while the rotation is rebuilt.
-    rebuilding: std::sync::Mutex<()>,
-    cursor: AtomicUsize,
-    p2c: Option<P2c>,
-    retry_budget: TpsBudget,
-    /// True once the first probes have answered (a replica joined, or every
-    /// replica was probed): before that, an empty rotation means "not known
-    /// yet", not "all down".
-    settled: tokio::sync::watch::Sender<bool>,
+/// The pool as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolState {
+    /// Replicas in rotation.
+    pub in_rotation: usize,
+    /// Replicas known (configured or resolved).
+    pub known: usize,
+    /// Whether fewer than the panic threshold's share are in rotation.
+    pub panicking: bool,
 }
 
 /// A pool of replicas of one service. Cheap to clone.
@@ -185,72 +96,139 @@ pub struct ReplicaPool {
     shared: Arc<Shared>,
 }
 
+/// What every clone of a pool shares.
+pub(crate) struct Shared {
+    service: &'static str,
+    health_name: &'static str,
+    settings: PoolSettings,
+    specs: Vec<ReplicaSpec>,
+    connector: Connector,
+    /// Every replica known, in rotation or not.
+    replicas: ArcSwap<Vec<Arc<Replica>>>,
+    /// The replicas in rotation, in picking order.
+    rotation: ArcSwap<Rotation>,
+    /// Held while the replica set or the rotation is rebuilt.
+    rebuilding: Mutex<()>,
+    /// The turn counter of round-robin pickers.
+    cursor: AtomicUsize,
+    retry_budget: tower::retry::budget::TpsBudget,
+    /// Latency of every answer through the pool (hedging's p95).
+    latency: RecentLatency,
+    /// Whether each spec has been looked up once (addresses at once, DNS
+    /// names after their first resolution).
+    looked_up: Vec<AtomicBool>,
+    /// Asks a spec's DNS resolution to run again at once.
+    resolve_again: Vec<Notify>,
+    /// True once every replica was probed (or one joined) after every spec
+    /// was looked up: before that, an empty rotation means "not known
+    /// yet", not "all down".
+    settled: tokio::sync::watch::Sender<bool>,
+    panicking: AtomicBool,
+    created: Instant,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("service", &self.service)
+            .field("replicas", &self.replicas.load().len())
+            .field("in_rotation", &self.rotation.load().len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl ReplicaPool {
-    /// A pool of `replicas` of `service` (a name for messages, such as
-    /// `restaurant-svc`), whose health is probed under `health_name` (its
-    /// gRPC service name). No replica is in rotation until probed: call
-    /// [`ReplicaPool::spawn_probers`]. Must run inside a tokio runtime.
+    /// A pool of the replicas `specs` name of `service` (a name for
+    /// messages, such as `restaurant-svc`), whose health is probed under
+    /// `health_name` (its gRPC service name). No replica is in rotation
+    /// until probed: run [`ReplicaPool::spawn`]. Must run inside a tokio
+    /// runtime.
     pub fn new(
         service: &'static str,
         health_name: &'static str,
-        replicas: &[ReplicaSpec],
+        specs: &[ReplicaSpec],
         settings: PoolSettings,
     ) -> Result<Self, String> {
-        if replicas.is_empty() {
+        Self::with_connector(service, health_name, specs, settings, replica::tcp())
+    }
+
+    pub(crate) fn with_connector(
+        service: &'static str,
+        health_name: &'static str,
+        specs: &[ReplicaSpec],
+        settings: PoolSettings,
+        connector: Connector,
+    ) -> Result<Self, String> {
+        if specs.is_empty() {
             return Err(format!("{service} needs at least one replica address"));
         }
-        let replicas = replicas
-            .iter()
-            .map(|spec| {
-                Replica::new(
-                    &spec.addr,
+        let mut replicas = Vec::new();
+        for (source, spec) in specs.iter().enumerate() {
+            if let Target::Addr(addr) = &spec.target {
+                replicas.push(Arc::new(Replica::new(
+                    addr,
                     spec.weight,
-                    settings.probe.timeout,
-                    settings.probe.interval,
-                )
-                .map(Arc::new)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let p2c = (settings.strategy == Strategy::P2c).then(|| {
-            let (changes, discovered) = mpsc::unbounded_channel();
-            let balance = Balance::new(tokio_stream::wrappers::UnboundedReceiverStream::new(discovered));
-            P2c {
-                balancer: BoxCloneSyncService::new(Buffer::new(balance, 1024)),
-                changes,
+                    source,
+                    &connector,
+                    &settings.probe,
+                )?));
             }
-        });
+        }
+        let shared = Shared {
+            service,
+            health_name,
+            settings,
+            specs: specs.to_vec(),
+            connector,
+            replicas: ArcSwap::from_pointee(replicas),
+            rotation: ArcSwap::default(),
+            rebuilding: Mutex::new(()),
+            cursor: AtomicUsize::new(0),
+            // Retries and hedges may add 20% to recent calls, plus 10 a second.
+            retry_budget: tower::retry::budget::TpsBudget::new(std::time::Duration::from_secs(10), 10, 0.2),
+            latency: RecentLatency::new(),
+            looked_up: specs
+                .iter()
+                .map(|spec| AtomicBool::new(matches!(spec.target, Target::Addr(_))))
+                .collect(),
+            resolve_again: specs.iter().map(|_| Notify::new()).collect(),
+            settled: tokio::sync::watch::Sender::new(false),
+            panicking: AtomicBool::new(false),
+            created: Instant::now(),
+        };
         Ok(Self {
-            shared: Arc::new(Shared {
-                service,
-                health_name,
-                replicas,
-                settings,
-                rotation: ArcSwap::default(),
-                rebuilding: std::sync::Mutex::new(()),
-                cursor: AtomicUsize::new(0),
-                p2c,
-                // Retries may add 20% to recent calls, plus 10 a second.
-                retry_budget: TpsBudget::new(Duration::from_secs(10), 10, 0.2),
-                settled: tokio::sync::watch::Sender::new(false),
-            }),
+            shared: Arc::new(shared),
         })
     }
 
-    /// Starts one prober per replica; they stop when `stop` is cancelled.
-    pub fn spawn_probers(&self, stop: &CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
-        self.shared
-            .replicas
-            .iter()
-            .map(|replica| {
-                let probe = prober::probe(
-                    self.clone(),
-                    replica.clone(),
-                    self.shared.settings.probe,
-                    stop.clone(),
-                );
-                tokio::spawn(probe)
-            })
-            .collect()
+    /// Starts the pool's background work: a prober per replica, and the
+    /// resolution of every DNS name among its specs. It all stops when
+    /// `stop` is cancelled; the handle ends once it has.
+    pub fn spawn(&self, stop: CancellationToken) -> JoinHandle<()> {
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            let (joined, mut new_replicas) = tokio::sync::mpsc::unbounded_channel();
+            for replica in shared.replicas.load().iter() {
+                tasks.spawn(prober::probe(shared.clone(), replica.clone(), stop.clone()));
+            }
+            for source in 0..shared.specs.len() {
+                if let Target::Dns { .. } = shared.specs[source].target {
+                    let follow = discovery::follow(shared.clone(), source, joined.clone(), stop.clone());
+                    tasks.spawn(follow);
+                }
+            }
+            drop(joined);
+            loop {
+                tokio::select! {
+                    Some(replica) = new_replicas.recv() => {
+                        tasks.spawn(prober::probe(shared.clone(), replica, stop.clone()));
+                    }
+                    () = stop.cancelled() => break,
+                }
+            }
+            while tasks.join_next().await.is_some() {}
+        })
     }
 
     /// The service's name, for messages.
@@ -263,85 +241,51 @@ impl ReplicaPool {
         !self.shared.rotation.load().is_empty()
     }
 
+    /// The pool as a whole.
+    pub fn state(&self) -> PoolState {
+        PoolState {
+            in_rotation: self.shared.rotation.load().len(),
+            known: self.shared.replicas.load().len(),
+            panicking: self.shared.panicking.load(Relaxed),
+        }
+    }
+
     /// Every replica's state.
     pub fn replica_states(&self) -> Vec<ReplicaState> {
         self.shared
             .replicas
+            .load()
             .iter()
             .map(|replica| {
                 let health = replica.health();
                 ReplicaState {
                     addr: replica.addr().to_owned(),
-                    in_rotation: health.in_rotation,
+                    out_of_rotation: health.out,
                     last_probe: health.last_probe,
                     consecutive_failures: health.consecutive_failures,
                     last_error: health.last_error,
+                    ejections: health.ejections,
                     requests_served: replica.served(),
                 }
             })
             .collect()
     }
-
-    /// Records what a probe or call found about `replica`, and updates the
-    /// rotation when that moves it in or out.
-    fn observe(&self, replica: &Arc<Replica>, observation: Observation) {
-        self.shared.observe(replica, observation);
-    }
 }
 
 impl Shared {
-    fn observe(self: &Arc<Self>, replica: &Arc<Replica>, observation: Observation) {
-        let change = replica.observe(&observation, self.settings.thresholds);
-        if !*self.settled.borrow()
-            && (change == Some(true) || self.replicas.iter().all(|r| r.health().last_probe.is_some()))
-        {
+    /// Records what a probe or call found about `replica`, and rebuilds the
+    /// rotation when that moves it in or out.
+    fn observe(&self, replica: &Arc<Replica>, observation: Observation) {
+        let change = replica.observe(&observation, &self.settings.probe);
+        if change == Some(true) {
             self.settled.send_replace(true);
+        } else {
+            self.settle_if_all_looked_at();
         }
         let Some(in_rotation) = change else {
             return;
         };
-        // Rebuild under the lock, reading every replica's state inside it,
-        // so that concurrent changes cannot leave a stale rotation. Changes
-        // are rare; calls read the rotation without this lock.
-        let rebuilding = self.rebuilding.lock().expect("rebuild lock");
-        let healthy: Vec<_> = self
-            .replicas
-            .iter()
-            .filter(|r| r.health().in_rotation)
-            .cloned()
-            .collect();
-        self.rotation.store(Arc::new(match self.settings.strategy {
-            Strategy::Weighted => Rotation::weighted(healthy),
-            Strategy::RoundRobin | Strategy::P2c => Rotation::round_robin(healthy),
-        }));
-        if let Some(p2c) = &self.p2c {
-            let key = self
-                .replicas
-                .iter()
-                .position(|r| Arc::ptr_eq(r, replica))
-                .expect("a replica of this pool");
-            let change = if in_rotation {
-                let endpoint = ReplicaEndpoint {
-                    replica: replica.clone(),
-                    shared: self.clone(),
-                };
-                let decay = Duration::from_secs(10).as_nanos() as f64;
-                Change::Insert(
-                    key,
-                    PeakEwma::new(
-                        endpoint,
-                        Duration::from_millis(5),
-                        decay,
-                        CompleteOnResponse::default(),
-                    ),
-                )
-            } else {
-                Change::Remove(key)
-            };
-            // The balancer lives as long as the pool: sending cannot fail.
-            let _ = p2c.changes.send(Ok(change));
-        }
-        drop(rebuilding);
+        self.rebuild_rotation();
         if in_rotation {
             tracing::info!(
                 service = self.service,
@@ -355,71 +299,191 @@ impl Shared {
                 ?observation,
                 "replica left rotation"
             );
-        }
-    }
-}
-
-impl Service<http::Request<Body>> for ReplicaPool {
-    type Response = http::Response<Body>;
-    type Error = BoxError;
-    type Future = BoxFuture<'static, Result<Self::Response, BoxError>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        // Always ready: a call with no replica in rotation fails at once
-        // (503, not a wait until the deadline), and each replica's channel
-        // is awaited per call.
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let rotation = self.shared.rotation.load();
-        if let Some(p2c) = self.shared.p2c.as_ref().filter(|_| !rotation.is_empty()) {
-            return Box::pin(p2c.balancer.clone().oneshot(request));
-        }
-        match rotation.pick(&self.shared.cursor) {
-            Some(replica) => ReplicaEndpoint {
-                replica: replica.clone(),
-                shared: self.shared.clone(),
-            }
-            .call(request),
-            None => {
-                let status = no_healthy_replica(self.shared.service);
-                Box::pin(async move { Err(status.into()) })
+            let source = replica.source();
+            let others_of_its_name_out = self
+                .replicas
+                .load()
+                .iter()
+                .filter(|other| other.source() == source)
+                .all(|other| !other.in_rotation());
+            if others_of_its_name_out {
+                // Every replica a DNS name gave failed: the name may point
+                // elsewhere by now.
+                self.resolve_again[source].notify_one();
             }
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_replica_specs() {
-        assert_eq!(
-            "127.0.0.1:50051".parse(),
-            Ok(ReplicaSpec {
-                addr: "127.0.0.1:50051".into(),
-                weight: 1
-            })
-        );
-        assert_eq!(
-            " restaurants.internal:50051=3".parse(),
-            Ok(ReplicaSpec {
-                addr: "restaurants.internal:50051".into(),
-                weight: 3
-            })
-        );
-        for bad in [
-            "",
-            "localhost",
-            ":50051",
-            "host:port",
-            "host:1=0",
-            "host:1=many",
-            "host:1=101",
-        ] {
-            assert!(bad.parse::<ReplicaSpec>().is_err(), "{bad:?}");
+    /// Marks the pool settled once every spec was looked up and every
+    /// replica probed.
+    fn settle_if_all_looked_at(&self) {
+        if *self.settled.borrow() {
+            return;
         }
+        let looked_up = self.looked_up.iter().all(|spec| spec.load(Relaxed));
+        let probed = self
+            .replicas
+            .load()
+            .iter()
+            .all(|replica| replica.health().last_probe.is_some());
+        if looked_up && probed {
+            self.settled.send_replace(true);
+        }
+    }
+
+    /// Waits (until `deadline` at most) for the first probes: a pool that
+    /// just started answers "no healthy replica" only after looking.
+    async fn wait_until_settled(&self, deadline: Instant) {
+        if *self.settled.borrow() {
+            return;
+        }
+        let mut settled = self.settled.subscribe();
+        let _ = tokio::time::timeout_at(deadline, settled.wait_for(|settled| *settled)).await;
+    }
+
+    /// Rebuilds the rotation from every replica's health.
+    fn rebuild_rotation(&self) {
+        // Under the lock, reading every replica's state inside it, so that
+        // concurrent changes cannot leave a stale rotation. Changes are
+        // rare; calls read the rotation without this lock.
+        let _rebuilding = self.rebuilding.lock().expect("rebuild lock");
+        let replicas = self.replicas.load();
+        // Replicas that join while the pool starts are its first members:
+        // they share the calls from the start, with nobody to protect.
+        let starting_until = self.created + self.settings.probe.interval;
+        let members: Vec<_> = replicas
+            .iter()
+            .filter_map(|replica| {
+                let health = replica.health();
+                health.in_rotation().then(|| {
+                    let ramp_from = health.joined_at.filter(|joined| *joined > starting_until);
+                    (replica.clone(), ramp_from)
+                })
+            })
+            .collect();
+        let rotation = Rotation::new(self.settings.strategy, members, self.settings.slow_start);
+        self.report_panic(rotation.len(), replicas.len());
+        self.rotation.store(Arc::new(rotation));
+    }
+
+    /// Says when the share of healthy replicas falls below, or comes back
+    /// above, the panic threshold.
+    fn report_panic(&self, in_rotation: usize, known: usize) {
+        let panicking = known > 0 && (in_rotation as f64) < self.settings.panic.threshold * known as f64;
+        if self.panicking.swap(panicking, Relaxed) != panicking {
+            if panicking {
+                tracing::warn!(
+                    service = self.service,
+                    in_rotation,
+                    known,
+                    "fewer than {:.0}% of replicas are healthy",
+                    self.settings.panic.threshold * 100.0
+                );
+            } else {
+                tracing::info!(
+                    service = self.service,
+                    in_rotation,
+                    known,
+                    "enough replicas are healthy again"
+                );
+            }
+        }
+    }
+
+    /// The replica for the next attempt of a call that tried `tried`: from
+    /// the rotation, or in a panic (nothing in rotation), one that is out
+    /// only because calls failed on it or it was not probed yet. One not
+    /// tried yet, or, if `again` allows, one tried before.
+    fn pick(&self, tried: &Tried, again: bool) -> Option<Arc<Replica>> {
+        let rotation = self.rotation.load();
+        if !rotation.is_empty() {
+            return rotation.pick(&self.cursor, tried, again, Instant::now()).cloned();
+        }
+        let candidates = self.panic_candidates();
+        let untried: Vec<&Arc<Replica>> = candidates
+            .iter()
+            .filter(|replica| !tried.contains(replica))
+            .collect();
+        let turn = self.cursor.fetch_add(1, Relaxed);
+        match (untried.is_empty(), again && !candidates.is_empty()) {
+            (false, _) => Some(untried[turn % untried.len()].clone()),
+            (true, true) => Some(candidates[turn % candidates.len()].clone()),
+            (true, false) => None,
+        }
+    }
+
+    /// Whether a replica other than those in `tried` could take an attempt.
+    fn has_untried(&self, tried: &Tried) -> bool {
+        let rotation = self.rotation.load();
+        if !rotation.is_empty() {
+            return rotation.has_untried(tried);
+        }
+        self.panic_candidates()
+            .iter()
+            .any(|replica| !tried.contains(replica))
+    }
+
+    /// With nothing in rotation, the replicas panic routing may try.
+    fn panic_candidates(&self) -> Vec<Arc<Replica>> {
+        if !self.settings.panic.route_when_none_healthy {
+            return Vec::new();
+        }
+        self.replicas
+            .load()
+            .iter()
+            .filter(|replica| replica.health().worth_a_try_in_panic())
+            .cloned()
+            .collect()
+    }
+
+    /// Makes the replica set of spec `source` the replicas at `addrs`:
+    /// those new are added (and handed to `joined`, to be probed), those
+    /// gone retire.
+    fn set_replicas_of(
+        &self,
+        source: usize,
+        addrs: &[SocketAddr],
+        joined: &tokio::sync::mpsc::UnboundedSender<Arc<Replica>>,
+    ) {
+        let rebuilding = self.rebuilding.lock().expect("rebuild lock");
+        let current = self.replicas.load();
+        let wanted: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+        let mut next: Vec<Arc<Replica>> = Vec::with_capacity(current.len() + addrs.len());
+        for replica in current.iter() {
+            if replica.source() != source || wanted.iter().any(|addr| addr == replica.addr()) {
+                next.push(replica.clone());
+            } else {
+                tracing::info!(
+                    service = self.service,
+                    replica = replica.addr(),
+                    "replica no longer resolved; retiring it"
+                );
+                replica.retired.cancel();
+            }
+        }
+        for addr in &wanted {
+            if current
+                .iter()
+                .any(|replica| replica.source() == source && replica.addr() == addr)
+            {
+                continue;
+            }
+            let weight = self.specs[source].weight;
+            match Replica::new(addr, weight, source, &self.connector, &self.settings.probe) {
+                Ok(replica) => {
+                    tracing::info!(service = self.service, replica = addr, "replica resolved");
+                    let replica = Arc::new(replica);
+                    next.push(replica.clone());
+                    // The pool's task probes it, until the pool stops.
+                    let _ = joined.send(replica);
+                }
+                Err(error) => tracing::warn!(service = self.service, %error, "resolved replica unusable"),
+            }
+        }
+        self.replicas.store(Arc::new(next));
+        drop(rebuilding);
+        self.rebuild_rotation();
+        self.looked_up[source].store(true, Relaxed);
+        self.settle_if_all_looked_at();
     }
 }

@@ -1,145 +1,102 @@
-//! One replica of a service as the edge sees it: its address and channel,
-//! its health as probes and calls have found it, and counters for `/health`.
+//! One replica of a service as a pool sees it: its address and channel,
+//! its health record, its recent latency and load, and its counters.
 
+use crate::{
+    health::{Health, Observation},
+    latency::RecentLatency,
+    settings::{Ejection, ProbeSettings},
+};
 use std::{
     sync::{
-        Mutex,
-        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+        atomic::{AtomicU32, AtomicU64, Ordering::Relaxed},
     },
-    time::{Duration, SystemTime},
+    time::Duration,
 };
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 
-/// How many consecutive probe results move a replica in or out of rotation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Thresholds {
-    /// Successful probes in a row that bring a replica (back) into rotation.
-    pub rise: u32,
-    /// Failed probes in a row that take a replica out of rotation.
-    pub fall: u32,
-}
+/// Makes the channel to a replica at `host:port`. Over TCP in a running
+/// pool; the pool's tests connect to replicas in the same process.
+pub(crate) type Connector = Arc<dyn Fn(&str, &ProbeSettings) -> Result<Channel, String> + Send + Sync>;
 
-/// What was learnt about a replica.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Observation {
-    /// A probe found it SERVING.
-    Serving,
-    /// A probe found it NOT_SERVING: it is draining, so it leaves at once.
-    NotServing,
-    /// A probe failed (unreachable, timed out, or health unknown).
-    ProbeFailed(String),
-    /// A call through it failed with a transport error or UNAVAILABLE: it
-    /// leaves at once, and only probes bring it back.
-    CallFailed(String),
-}
-
-/// A replica's health record.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Health {
-    /// Whether it is in rotation.
-    pub in_rotation: bool,
-    /// When it was last probed, and what that found.
-    pub last_probe: Option<(SystemTime, String)>,
-    /// Failed probes or calls since the last success.
-    pub consecutive_failures: u32,
-    consecutive_successes: u32,
-    /// Why it last left rotation.
-    pub last_error: Option<String>,
-    /// Whether it was ever in rotation: a replica never seen healthy joins
-    /// on its first SERVING, and `rise` guards only a return after failure.
-    admitted_before: bool,
-}
-
-impl Health {
-    /// Records an observation; returns the new rotation state if it changed.
-    pub(crate) fn observe(&mut self, observation: &Observation, thresholds: Thresholds) -> Option<bool> {
-        let before = self.in_rotation;
-        match observation {
-            Observation::Serving => {
-                self.consecutive_failures = 0;
-                self.consecutive_successes = self.consecutive_successes.saturating_add(1);
-                if !self.admitted_before || self.consecutive_successes >= thresholds.rise {
-                    self.in_rotation = true;
-                    self.admitted_before = true;
-                }
-            }
-            Observation::NotServing => {
-                self.consecutive_successes = 0;
-                self.consecutive_failures = self.consecutive_failures.saturating_add(1);
-                self.in_rotation = false;
-                self.last_error = Some("NOT_SERVING".into());
-            }
-            Observation::ProbeFailed(why) => {
-                self.consecutive_successes = 0;
-                self.consecutive_failures = self.consecutive_failures.saturating_add(1);
-                if self.consecutive_failures >= thresholds.fall {
-                    self.in_rotation = false;
-                }
-                self.last_error = Some(why.clone());
-            }
-            Observation::CallFailed(why) => {
-                self.consecutive_successes = 0;
-                self.consecutive_failures = self.consecutive_failures.saturating_add(1);
-                self.in_rotation = false;
-                self.last_error = Some(why.clone());
-            }
-        }
-        if matches!(
-            observation,
-            Observation::Serving | Observation::NotServing | Observation::ProbeFailed(_)
-        ) {
-            let found = match observation {
-                Observation::Serving => "SERVING".to_owned(),
-                Observation::NotServing => "NOT_SERVING".to_owned(),
-                Observation::ProbeFailed(why) => format!("failed: {why}"),
-                Observation::CallFailed(_) => unreachable!("calls are not probes"),
-            };
-            self.last_probe = Some((SystemTime::now(), found));
-        }
-        (self.in_rotation != before).then_some(self.in_rotation)
-    }
+/// Channels over TCP that connect on first use; HTTP/2 keep-alive pings
+/// every probe interval find a dead peer even on an idle connection.
+pub(crate) fn tcp() -> Connector {
+    Arc::new(|addr, probe| {
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|error| format!("replica address {addr:?}: {error}"))?
+            .connect_timeout(probe.timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(probe.interval)
+            .keep_alive_timeout(probe.timeout)
+            .keep_alive_while_idle(true);
+        Ok(endpoint.connect_lazy())
+    })
 }
 
 /// One replica.
 #[derive(Debug)]
 pub(crate) struct Replica {
+    /// Unique among the replicas of this process's pools.
+    id: u64,
     addr: String,
     served_by: http::HeaderValue,
     weight: u32,
+    /// The replica spec it was found through.
+    source: usize,
     channel: Channel,
     health: Mutex<Health>,
+    /// Calls it answered.
     served: AtomicU64,
+    /// Calls sent to it and not yet answered.
+    in_flight: AtomicU32,
+    /// How fast it answered lately.
+    pub(crate) latency: RecentLatency,
+    /// Server errors in a row, and when the first of them came (ms since
+    /// `created`): outlier ejection.
+    server_errors: AtomicU32,
+    first_server_error_ms: AtomicU64,
+    created: Instant,
+    /// Stops its prober: cancelled when discovery no longer finds it.
+    pub(crate) retired: CancellationToken,
 }
 
 impl Replica {
-    /// A replica at `addr` (`host:port`), with a channel that connects on
-    /// first use; HTTP/2 keep-alive pings every `keepalive` find a dead peer
-    /// even on an idle connection.
+    /// A replica at `addr` (`host:port`), found through spec `source`.
     pub(crate) fn new(
         addr: &str,
         weight: u32,
-        connect_timeout: Duration,
-        keepalive: Duration,
+        source: usize,
+        connect: &Connector,
+        probe: &ProbeSettings,
     ) -> Result<Self, String> {
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|error| format!("replica address {addr:?}: {error}"))?
-            .connect_timeout(connect_timeout)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(keepalive)
-            .keep_alive_timeout(connect_timeout)
-            .keep_alive_while_idle(true);
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Ok(Self {
+            id: NEXT_ID.fetch_add(1, Relaxed),
             served_by: http::HeaderValue::from_str(addr)
                 .map_err(|_| format!("replica address {addr:?} is not ASCII"))?,
             addr: addr.to_owned(),
             weight,
-            channel: endpoint.connect_lazy(),
+            source,
+            channel: connect(addr, probe)?,
             health: Mutex::new(Health::default()),
             served: AtomicU64::new(0),
+            in_flight: AtomicU32::new(0),
+            latency: RecentLatency::new(),
+            server_errors: AtomicU32::new(0),
+            first_server_error_ms: AtomicU64::new(0),
+            created: Instant::now(),
+            retired: CancellationToken::new(),
         })
     }
 
-    /// `host:port`, as configured.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// `host:port`.
     pub(crate) fn addr(&self) -> &str {
         &self.addr
     }
@@ -154,6 +111,11 @@ impl Replica {
         self.weight
     }
 
+    /// The replica spec it was found through.
+    pub(crate) fn source(&self) -> usize {
+        self.source
+    }
+
     /// Its channel (cheap to clone; all clones share the connection).
     pub(crate) fn channel(&self) -> Channel {
         self.channel.clone()
@@ -164,22 +126,74 @@ impl Replica {
         self.health.lock().expect("health lock").clone()
     }
 
+    /// Whether it is in rotation.
+    pub(crate) fn in_rotation(&self) -> bool {
+        self.health.lock().expect("health lock").in_rotation()
+    }
+
     /// Records an observation; returns the new rotation state if it changed.
-    pub(crate) fn observe(&self, observation: &Observation, thresholds: Thresholds) -> Option<bool> {
+    pub(crate) fn observe(&self, observation: &Observation, probe: &ProbeSettings) -> Option<bool> {
         self.health
             .lock()
             .expect("health lock")
-            .observe(observation, thresholds)
+            .observe(observation, probe)
     }
 
-    /// Counts a call it answered.
-    pub(crate) fn count_served(&self) {
-        self.served.fetch_add(1, Ordering::Relaxed);
+    /// Counts a call sent to it, until the returned guard is dropped.
+    pub(crate) fn start_call(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Relaxed);
+        InFlight(self)
+    }
+
+    /// Calls sent to it and not yet answered.
+    pub(crate) fn in_flight(&self) -> u32 {
+        self.in_flight.load(Relaxed)
+    }
+
+    /// Counts an answer that took `latency`; an answer that was not a
+    /// server error ends a run of them.
+    pub(crate) fn answered(&self, latency: Duration, server_error: bool) {
+        self.served.fetch_add(1, Relaxed);
+        self.latency.record(latency);
+        if !server_error && self.server_errors.load(Relaxed) != 0 {
+            self.server_errors.store(0, Relaxed);
+        }
+    }
+
+    /// Counts a server error; true when it completes a run that ejects.
+    pub(crate) fn server_error(&self, ejection: &Ejection) -> bool {
+        let now_ms = u64::try_from(self.created.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let run = self.server_errors.fetch_add(1, Relaxed) + 1;
+        if run == 1 {
+            self.first_server_error_ms.store(now_ms, Relaxed);
+        } else if now_ms.saturating_sub(self.first_server_error_ms.load(Relaxed))
+            > ejection.window.as_millis() as u64
+        {
+            // Too far apart to be one run: this one starts the next.
+            self.server_errors.store(1, Relaxed);
+            self.first_server_error_ms.store(now_ms, Relaxed);
+            return false;
+        }
+        if run >= ejection.consecutive {
+            self.server_errors.store(0, Relaxed);
+            return true;
+        }
+        false
     }
 
     /// Calls it has answered.
     pub(crate) fn served(&self) -> u64 {
-        self.served.load(Ordering::Relaxed)
+        self.served.load(Relaxed)
+    }
+}
+
+/// A call in flight on a replica; counted until dropped.
+#[derive(Debug)]
+pub(crate) struct InFlight<'a>(&'a Replica);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Relaxed);
     }
 }
 
@@ -187,56 +201,42 @@ impl Replica {
 mod tests {
     use super::*;
 
-    const RISE_2_FALL_2: Thresholds = Thresholds { rise: 2, fall: 2 };
-
-    #[test]
-    fn rises_and_falls_on_consecutive_probes() {
-        let mut health = Health::default();
-        assert_eq!(
-            health.observe(&Observation::Serving, RISE_2_FALL_2),
-            Some(true),
-            "a new replica joins at once"
-        );
-        assert_eq!(
-            health.observe(&Observation::ProbeFailed("timeout".into()), RISE_2_FALL_2),
-            None
-        );
-        assert_eq!(
-            health.observe(&Observation::Serving, RISE_2_FALL_2),
-            None,
-            "one failure is forgiven"
-        );
-        assert_eq!(
-            health.observe(&Observation::ProbeFailed("refused".into()), RISE_2_FALL_2),
-            None
-        );
-        assert_eq!(
-            health.observe(&Observation::ProbeFailed("refused".into()), RISE_2_FALL_2),
-            Some(false)
-        );
-        assert_eq!(health.consecutive_failures, 2);
-        assert_eq!(
-            health.observe(&Observation::Serving, RISE_2_FALL_2),
-            None,
-            "coming back takes `rise` probes"
-        );
-        assert_eq!(health.observe(&Observation::Serving, RISE_2_FALL_2), Some(true));
+    fn replica() -> Replica {
+        let probe = crate::settings::PoolSettings::default().probe;
+        Replica::new("127.0.0.1:1", 1, 0, &tcp(), &probe).unwrap()
     }
 
-    #[test]
-    fn draining_and_failed_calls_leave_at_once() {
-        let mut health = Health::default();
-        health.observe(&Observation::Serving, Thresholds { rise: 1, fall: 3 });
-        assert_eq!(
-            health.observe(&Observation::NotServing, Thresholds { rise: 1, fall: 3 }),
-            Some(false)
+    #[tokio::test(start_paused = true)]
+    async fn a_run_of_server_errors_within_the_window_ejects() {
+        let replica = replica();
+        let ejection = Ejection {
+            consecutive: 3,
+            window: Duration::from_secs(10),
+        };
+        assert!(!replica.server_error(&ejection));
+        assert!(!replica.server_error(&ejection));
+        replica.answered(Duration::from_millis(1), false);
+        assert!(!replica.server_error(&ejection), "a good answer ended the run");
+        assert!(!replica.server_error(&ejection));
+        assert!(replica.server_error(&ejection), "three in a row");
+
+        assert!(!replica.server_error(&ejection));
+        assert!(!replica.server_error(&ejection));
+        tokio::time::advance(Duration::from_secs(11)).await;
+        assert!(
+            !replica.server_error(&ejection),
+            "errors spread over more than the window are no run"
         );
-        health.observe(&Observation::Serving, Thresholds { rise: 1, fall: 3 });
-        let failed = Observation::CallFailed("connection refused".into());
-        assert_eq!(
-            health.observe(&failed, Thresholds { rise: 1, fall: 3 }),
-            Some(false)
-        );
-        assert_eq!(health.last_error.as_deref(), Some("connection refused"));
+    }
+
+    #[tokio::test]
+    async fn counts_calls_in_flight() {
+        let replica = replica();
+        let first = replica.start_call();
+        let second = replica.start_call();
+        assert_eq!(replica.in_flight(), 2);
+        drop(first);
+        drop(second);
+        assert_eq!(replica.in_flight(), 0);
     }
 }

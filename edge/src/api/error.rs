@@ -4,6 +4,7 @@
 //! the request id: see [`super::request_id`].
 
 use axum::response::{IntoResponse, Response};
+use dishpatch_pool::{CallError, Outcome};
 use http::{HeaderValue, StatusCode, header::RETRY_AFTER};
 use tonic::Code;
 
@@ -45,10 +46,15 @@ impl ApiError {
             format!("no route for {method} {path}"),
         )
     }
-}
 
-impl From<tonic::Status> for ApiError {
-    fn from(status: tonic::Status) -> Self {
+    /// The same error, its message followed by `more`.
+    pub fn and(mut self, more: impl AsRef<str>) -> Self {
+        self.message.push_str(more.as_ref());
+        self
+    }
+
+    /// A service's answer, by its gRPC code.
+    fn from_status(status: &tonic::Status) -> Self {
         let (http, code) = match status.code() {
             Code::InvalidArgument | Code::OutOfRange => (StatusCode::BAD_REQUEST, "invalid_argument"),
             Code::NotFound => (StatusCode::NOT_FOUND, "not_found"),
@@ -66,15 +72,7 @@ impl From<tonic::Status> for ApiError {
                 (StatusCode::BAD_GATEWAY, "upstream_error")
             }
         };
-        Self {
-            status: http,
-            code,
-            message: status.message().to_owned(),
-            served_by: status
-                .metadata()
-                .get(dishpatch::wire::SERVED_BY)
-                .and_then(|v| v.to_str().ok()?.parse().ok()),
-        }
+        Self::new(http, code, status.message())
     }
 }
 
@@ -83,6 +81,32 @@ impl From<tonic::Status> for ApiError {
 pub(crate) struct ErrorDetails {
     pub(crate) code: &'static str,
     pub(crate) message: String,
+}
+
+impl From<CallError> for ApiError {
+    /// A failed call. A write whose outcome is unknown (it timed out, or
+    /// the connection broke, after it may have reached its service) says
+    /// so: 504 or 502 with `outcome_unknown`, never 503 with `Retry-After`,
+    /// which would invite the client to make it twice.
+    fn from(failed: CallError) -> Self {
+        let served_by = failed.served_by().cloned();
+        let status = failed.status();
+        let mut error = if failed.outcome() == Outcome::Unknown && failed.kind().writes() {
+            let http = match status.code() {
+                Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            Self::new(
+                http,
+                "outcome_unknown",
+                format!("{}; the change may or may not have been made", status.message()),
+            )
+        } else {
+            Self::from_status(status)
+        };
+        error.served_by = served_by;
+        error
+    }
 }
 
 impl IntoResponse for ApiError {

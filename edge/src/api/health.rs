@@ -1,9 +1,11 @@
 //! `GET /health`: the edge and every replica of every service. 200 when
-//! every service has a replica in rotation, else 503; JSON either way.
+//! every service has a replica in rotation, else 503; JSON either way. A
+//! service with fewer healthy replicas than the panic threshold says
+//! `"panicking": true`.
 
 use super::AppState;
 use axum::{Json, extract::State, response::IntoResponse};
-use dishpatch_pool::ReplicaState;
+use dishpatch_pool::{OutOfRotation, ReplicaState};
 use http::StatusCode;
 use serde_json::{Value, json};
 
@@ -18,8 +20,12 @@ pub(crate) async fn report(State(state): State<AppState>) -> impl IntoResponse {
         .iter()
         .map(|pool| {
             let replicas: Vec<Value> = pool.replica_states().iter().map(replica).collect();
+            let whole = pool.state();
             let report = json!({
-                "healthy": pool.has_healthy_replica(),
+                "healthy": whole.in_rotation > 0,
+                "inRotation": whole.in_rotation,
+                "known": whole.known,
+                "panicking": whole.panicking,
                 "replicas": replicas,
             });
             (pool.service().to_owned(), report)
@@ -49,11 +55,18 @@ fn replica(state: &ReplicaState) -> Value {
     };
     json!({
         "addr": state.addr,
-        "state": if state.in_rotation { "healthy" } else { "down" },
+        "state": if state.out_of_rotation.is_none() { "healthy" } else { "down" },
+        "outOfRotation": state.out_of_rotation.map(|why| match why {
+            OutOfRotation::Unprobed => "unprobed",
+            OutOfRotation::ProbeFailed => "probe_failed",
+            OutOfRotation::NotServing => "not_serving",
+            OutOfRotation::Ejected => "ejected",
+        }),
         "lastProbeAt": last_probe_at,
         "lastProbe": last_probe,
         "consecutiveFailures": state.consecutive_failures,
         "lastError": state.last_error,
+        "ejections": state.ejections,
         "requestsServed": state.requests_served,
     })
 }

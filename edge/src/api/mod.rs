@@ -1,8 +1,9 @@
 //! The REST API: routes, and the one way a handler calls a service.
 //!
 //! Handlers only translate: JSON in, a typed gRPC call through the
-//! service's replica pool ([`AppState::call`]: deadline, request id,
-//! retries), JSON out. Every error goes through [`error::ApiError`].
+//! service's replica pool ([`dishpatch_pool::ReplicaPool::call`], given the
+//! request's [`Call`] context: request id and deadline), JSON out
+//! ([`respond`]). Every error goes through [`error::ApiError`].
 
 mod dto;
 pub mod error;
@@ -15,18 +16,18 @@ mod restaurants;
 
 use axum::{
     Router,
-    extract::DefaultBodyLimit,
+    extract::{DefaultBodyLimit, FromRequestParts},
     middleware,
     response::{IntoResponse, Response},
     routing::{get, patch, post},
 };
-use dishpatch::wire::SERVED_BY;
-use dishpatch_pool::{CallKind, ReplicaPool};
+use dishpatch::{call::CallContext, wire::SERVED_BY};
+use dishpatch_pool::{Answered, ReplicaPool};
 use error::ApiError;
-use http::{HeaderValue, StatusCode};
+use http::{StatusCode, request::Parts};
 use request_id::RequestId;
 use serde::Serialize;
-use std::{future::Future, time::Duration};
+use std::time::Duration;
 use tokio::time::Instant;
 use tonic::metadata::AsciiMetadataValue;
 
@@ -52,65 +53,40 @@ pub struct AppState {
     started: Instant,
 }
 
-/// A service's answer, and the replica that gave it.
+/// The context of the calls a request makes: its request id, and its
+/// deadline, counted from when its handler starts.
 #[derive(Debug)]
-pub(crate) struct Served<T> {
-    served_by: Option<HeaderValue>,
-    body: T,
-}
+pub(crate) struct Call(CallContext);
 
-impl<T> Served<T> {
-    /// The answer as a JSON response with `status`, converted to its REST
-    /// shape.
-    fn respond<J: Serialize + From<T>>(self, status: StatusCode) -> Response {
-        let mut response = (status, axum::Json(J::from(self.body))).into_response();
-        if let Some(served_by) = self.served_by {
-            response.headers_mut().insert(SERVED_BY, served_by);
-        }
-        response
+impl std::ops::Deref for Call {
+    type Target = CallContext;
+
+    fn deref(&self) -> &CallContext {
+        &self.0
     }
 }
 
-impl AppState {
-    /// Makes one gRPC call for a REST request through `pool`: `send` sends
-    /// it once; [`ReplicaPool::call`] retries it as `kind` allows. Each
-    /// attempt carries the request id and the time left before the deadline.
-    async fn call<M, R, F, Fut>(
-        &self,
-        pool: &ReplicaPool,
-        kind: CallKind,
-        request_id: &RequestId,
-        message: M,
-        mut send: F,
-    ) -> Result<Served<R>, ApiError>
-    where
-        M: Clone,
-        F: FnMut(tonic::Request<M>) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
-    {
-        let id = AsciiMetadataValue::try_from(request_id.0.as_bytes()).ok();
-        let deadline = Instant::now() + self.deadline;
-        let response = pool
-            .call(kind, deadline, |timeout| {
-                let mut request = tonic::Request::new(message.clone());
-                request.set_timeout(timeout);
-                if let Some(id) = &id {
-                    request
-                        .metadata_mut()
-                        .insert(dishpatch::wire::REQUEST_ID, id.clone());
-                }
-                send(request)
-            })
-            .await?;
-        let served_by = response
-            .metadata()
-            .get(SERVED_BY)
-            .and_then(|value| HeaderValue::from_bytes(value.as_bytes()).ok());
-        Ok(Served {
-            served_by,
-            body: response.into_inner(),
-        })
+impl FromRequestParts<AppState> for Call {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .and_then(|id| AsciiMetadataValue::try_from(id.0.as_bytes()).ok());
+        Ok(Self(CallContext::new(
+            request_id,
+            Some(Instant::now() + state.deadline),
+        )))
     }
+}
+
+/// A service's answer as a JSON response with `status`, converted to its
+/// REST shape, saying which replica gave it.
+fn respond<J: Serialize + From<T>, T>(answered: Answered<T>, status: StatusCode) -> Response {
+    let mut response = (status, axum::Json(J::from(answered.message))).into_response();
+    response.headers_mut().insert(SERVED_BY, answered.served_by);
+    response
 }
 
 /// The REST API over `pools`, each request with `deadline`.

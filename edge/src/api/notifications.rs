@@ -1,20 +1,20 @@
 //! `/api/notifications`: the notification log.
 
 use super::{
-    AppState,
+    AppState, Call,
     dto::{NotificationList, NotificationQuery},
     error::ApiError,
     extract::Query,
-    request_id::RequestId,
+    respond,
 };
-use axum::{Extension, extract::State, response::Response};
+use axum::{extract::State, response::Response};
 use dishpatch::proto::notify::v1::{self as pb, notify_service_client::NotifyServiceClient};
 use dishpatch_pool::CallKind;
 use http::StatusCode;
 
 pub(crate) async fn list(
     State(state): State<AppState>,
-    Extension(id): Extension<RequestId>,
+    call: Call,
     Query(query): Query<NotificationQuery>,
 ) -> Result<Response, ApiError> {
     let since = query
@@ -28,7 +28,6 @@ pub(crate) async fn list(
             })
         })
         .transpose()?;
-    let pool = &state.pools.notifications;
     let request = pb::ListNotificationsRequest {
         order_id: query.order_id.unwrap_or_default(),
         recipient: query.recipient.unwrap_or_default(),
@@ -36,10 +35,12 @@ pub(crate) async fn list(
         page_size: query.limit.unwrap_or_default(),
         page_token: query.cursor.unwrap_or_default(),
     };
-    let listed = state
-        .call(pool, CallKind::Idempotent, &id, request, |r| async {
-            NotifyServiceClient::new(pool.clone()).list_notifications(r).await
+    let listed = (state.pools.notifications)
+        .call(&call, CallKind::Read, request, |channel, request| async move {
+            NotifyServiceClient::new(channel)
+                .list_notifications(request)
+                .await
         })
         .await?;
-    Ok(listed.respond::<NotificationList>(StatusCode::OK))
+    Ok(respond::<NotificationList, _>(listed, StatusCode::OK))
 }

@@ -1,63 +1,71 @@
 //! `/api/orders`: placing orders and moving them through their states.
 
 use super::{
-    AppState,
+    AppState, Call,
     dto::{NewOrder, Order, OrderList, OrderQuery, StatusUpdate, parse_status},
     error::ApiError,
     extract::{Json, Path, Query},
-    request_id::RequestId,
+    respond,
 };
-use axum::{Extension, extract::State, response::Response};
+use axum::{extract::State, response::Response};
 use dishpatch::proto::order::v1::{self as pb, order_service_client::OrderServiceClient};
-use dishpatch_pool::{CallKind, ReplicaPool};
+use dishpatch::wire::IDEMPOTENCY_KEY;
+use dishpatch_pool::{CallKind, Outcome, ReplicaChannel};
 use http::{HeaderMap, StatusCode};
 
-/// The header that makes placing an order safe to retry.
-const IDEMPOTENCY_KEY: &str = "idempotency-key";
-
-fn client(pool: &ReplicaPool) -> OrderServiceClient<ReplicaPool> {
-    OrderServiceClient::new(pool.clone())
+fn client(channel: ReplicaChannel) -> OrderServiceClient<ReplicaChannel> {
+    OrderServiceClient::new(channel)
 }
 
+/// Places an order. Every order is sent with an idempotency key: the
+/// client's, or one the edge makes, so the edge may try it on another
+/// replica when one does not answer, and never stores it twice.
 pub(crate) async fn place(
     State(state): State<AppState>,
-    Extension(id): Extension<RequestId>,
+    call: Call,
     headers: HeaderMap,
     Json(new): Json<NewOrder>,
 ) -> Result<Response, ApiError> {
-    let key = match headers.get(IDEMPOTENCY_KEY) {
-        None => String::new(),
-        Some(key) => key
-            .to_str()
-            .map_err(|_| ApiError::bad_request("the Idempotency-Key header must be visible ASCII"))?
-            .to_owned(),
+    let (key, client_key) = match headers.get(IDEMPOTENCY_KEY) {
+        None => (dishpatch::ids::IDEMPOTENCY_KEY.generate(), false),
+        Some(key) => {
+            let key = key
+                .to_str()
+                .map_err(|_| ApiError::bad_request("the Idempotency-Key header must be visible ASCII"))?;
+            (key.to_owned(), true)
+        }
     };
-    // With a key, placing twice returns the first order: safe to retry.
-    let kind = if key.is_empty() {
-        CallKind::NotIdempotent
-    } else {
-        CallKind::Idempotent
-    };
-    let pool = &state.pools.orders;
-    let request = new.into_request(key);
-    let placed = state
-        .call(pool, kind, &id, request, |r| async {
-            client(pool).place_order(r).await
+    let request = new.into_request(key.clone());
+    let placed = (state.pools.orders)
+        .call(&call, CallKind::IdempotentWrite, request, |channel, request| async move {
+            client(channel).place_order(request).await
         })
-        .await?;
-    Ok(placed.respond::<Order>(StatusCode::CREATED))
+        .await
+        .map_err(|failed| {
+            let unknown = failed.outcome() == Outcome::Unknown;
+            let error = ApiError::from(failed);
+            if unknown && !client_key {
+                // The client can still learn the outcome without placing
+                // the order twice.
+                error.and(format!(
+                    "; retry with the header Idempotency-Key: {key} to get the order if it was placed, or place it once if not"
+                ))
+            } else {
+                error
+            }
+        })?;
+    Ok(respond::<Order, _>(placed, StatusCode::CREATED))
 }
 
 pub(crate) async fn list(
     State(state): State<AppState>,
-    Extension(id): Extension<RequestId>,
+    call: Call,
     Query(query): Query<OrderQuery>,
 ) -> Result<Response, ApiError> {
     let status = match query.status.as_deref() {
         None | Some("") => pb::OrderStatus::Unspecified,
         Some(name) => parse_status("status", name).map_err(ApiError::bad_request)?,
     };
-    let pool = &state.pools.orders;
     let request = pb::ListOrdersRequest {
         status: status.into(),
         restaurant_id: query.restaurant_id.unwrap_or_default(),
@@ -65,45 +73,43 @@ pub(crate) async fn list(
         page_size: query.limit.unwrap_or_default(),
         page_token: query.cursor.unwrap_or_default(),
     };
-    let listed = state
-        .call(pool, CallKind::Idempotent, &id, request, |r| async {
-            client(pool).list_orders(r).await
+    let listed = (state.pools.orders)
+        .call(&call, CallKind::Read, request, |channel, request| async move {
+            client(channel).list_orders(request).await
         })
         .await?;
-    Ok(listed.respond::<OrderList>(StatusCode::OK))
+    Ok(respond::<OrderList, _>(listed, StatusCode::OK))
 }
 
 pub(crate) async fn get(
     State(state): State<AppState>,
-    Extension(id): Extension<RequestId>,
-    Path(order_id): Path<String>,
+    call: Call,
+    Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let pool = &state.pools.orders;
-    let request = pb::GetOrderRequest { id: order_id };
-    let found = state
-        .call(pool, CallKind::Idempotent, &id, request, |r| async {
-            client(pool).get_order(r).await
+    let request = pb::GetOrderRequest { id };
+    let found = (state.pools.orders)
+        .call(&call, CallKind::Read, request, |channel, request| async move {
+            client(channel).get_order(request).await
         })
         .await?;
-    Ok(found.respond::<Order>(StatusCode::OK))
+    Ok(respond::<Order, _>(found, StatusCode::OK))
 }
 
 pub(crate) async fn move_status(
     State(state): State<AppState>,
-    Extension(id): Extension<RequestId>,
-    Path(order_id): Path<String>,
+    call: Call,
+    Path(id): Path<String>,
     Json(update): Json<StatusUpdate>,
 ) -> Result<Response, ApiError> {
     let status = parse_status("status", &update.status).map_err(ApiError::bad_request)?;
-    let pool = &state.pools.orders;
     let request = pb::UpdateOrderStatusRequest {
-        id: order_id,
+        id,
         status: status.into(),
     };
-    let moved = state
-        .call(pool, CallKind::NotIdempotent, &id, request, |r| async {
-            client(pool).update_order_status(r).await
+    let moved = (state.pools.orders)
+        .call(&call, CallKind::Write, request, |channel, request| async move {
+            client(channel).update_order_status(request).await
         })
         .await?;
-    Ok(moved.respond::<Order>(StatusCode::OK))
+    Ok(respond::<Order, _>(moved, StatusCode::OK))
 }

@@ -19,7 +19,11 @@ async fn spread(fleet: &Fleet, requests: usize) -> HashMap<String, usize> {
 
 #[tokio::test]
 async fn round_robin_splits_sequential_reads_exactly() {
-    let fleet = Fleet::start().await;
+    let fleet = Fleet::start_with(FleetOptions {
+        hedge_reads: false,
+        ..Default::default()
+    })
+    .await;
     let counts = spread(&fleet, 100).await;
     let replicas: Vec<String> = fleet.restaurants.iter().map(|r| r.addr().to_string()).collect();
     assert_eq!(counts.len(), 2, "{counts:?}");
@@ -33,6 +37,7 @@ async fn weighted_round_robin_follows_the_weights() {
     let options = FleetOptions {
         restaurant_balance: Strategy::Weighted,
         restaurant_weights: vec![3, 1],
+        hedge_reads: false,
         ..Default::default()
     };
     let fleet = Fleet::start_with(options).await;

@@ -5,10 +5,9 @@
 mod balancing;
 mod errors;
 mod failover;
-mod probing;
 mod routes;
 
-use dishpatch_pool::{ReplicaSpec, Strategy};
+use dishpatch_pool::Strategy;
 use serde_json::Value;
 use std::{net::SocketAddr, time::Duration};
 use test_support::{
@@ -38,6 +37,9 @@ struct FleetOptions {
     restaurant_weights: Vec<u32>,
     /// How long a replica drains on SIGTERM.
     drain: &'static str,
+    /// Whether the edge hedges reads (the picker's turns are exact only
+    /// without).
+    hedge_reads: bool,
 }
 
 impl Default for FleetOptions {
@@ -47,6 +49,7 @@ impl Default for FleetOptions {
             restaurant_balance: Strategy::RoundRobin,
             restaurant_weights: vec![],
             drain: "100ms",
+            hedge_reads: true,
         }
     }
 }
@@ -86,6 +89,7 @@ impl Fleet {
 
         let mut config = fleet.edge_config();
         config.restaurant_balance = options.restaurant_balance;
+        config.hedge_reads = options.hedge_reads;
         for (spec, weight) in config
             .restaurant_replicas
             .iter_mut()
@@ -101,31 +105,35 @@ impl Fleet {
     }
 
     /// An edge's settings for this fleet's replicas: round-robin, probes
-    /// every 100 ms, a 3 s deadline.
+    /// every 100 ms, a 3 s deadline, no slow start.
     fn edge_config(&self) -> edge::Config {
-        let specs = |replicas: &[ServiceProcess]| -> Vec<ReplicaSpec> {
+        use clap::Parser;
+        let list = |replicas: &[ServiceProcess]| {
             replicas
                 .iter()
-                .map(|r| ReplicaSpec {
-                    addr: r.addr().to_string(),
-                    weight: 1,
-                })
-                .collect()
+                .map(|r| r.addr().to_string())
+                .collect::<Vec<_>>()
+                .join(",")
         };
-        edge::Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            restaurant_replicas: specs(&self.restaurants),
-            order_replicas: specs(&self.orders),
-            notify_replicas: specs(&self.notifications),
-            restaurant_balance: Strategy::RoundRobin,
-            order_balance: Strategy::RoundRobin,
-            notify_balance: Strategy::RoundRobin,
-            probe_interval: PROBE_INTERVAL,
-            probe_timeout: Duration::from_millis(500),
-            rise: 2,
-            fall: 2,
-            deadline: Duration::from_secs(3),
-        }
+        edge::Config::parse_from([
+            "edge",
+            "--listen",
+            "127.0.0.1:0",
+            "--restaurant-replicas",
+            &list(&self.restaurants),
+            "--order-replicas",
+            &list(&self.orders),
+            "--notify-replicas",
+            &list(&self.notifications),
+            "--probe-interval",
+            "100ms",
+            "--probe-timeout",
+            "500ms",
+            "--deadline",
+            "3s",
+            "--slow-start",
+            "0s",
+        ])
     }
 
     /// Runs another edge with `config` until the fleet is dropped; returns

@@ -1,0 +1,373 @@
+//! A typed call through the pool: the one place a call to a service is
+//! made, from its message, its [`CallContext`] and the generated client
+//! method. Retries happen here, where the request message is cheap to clone
+//! (an `http::Request` body cannot be replayed; tonic#733): a retry is the
+//! same call again on another replica, within what remains of the deadline.
+//!
+//! - Every attempt carries the request id and its own deadline
+//!   ([`CallContext::request`]).
+//! - An attempt that may be repeated ([`CallKind::Read`],
+//!   [`CallKind::IdempotentWrite`]) waits for its replica only its per-try
+//!   timeout ([`crate::settings::TryTimeout`]); then the replica is ejected
+//!   and the call tried on another.
+//! - A read not answered after the pool's recent p95 is hedged: sent to a
+//!   second replica too, the first answer wins and the other attempt is
+//!   dropped (cancelled on the wire).
+//! - A call that never reached a replica is retried whatever it does; one
+//!   that may be repeated also on UNAVAILABLE (not a dependency's),
+//!   DEADLINE_EXCEEDED and lost connections; any other write that may have
+//!   reached a service never is.
+//! - Retries and hedges draw on a budget (a share of recent calls), so a
+//!   failing fleet is not hammered.
+
+use crate::{
+    ReplicaPool,
+    channel::{ReplicaChannel, Unanswered, Why},
+    health::Observation,
+    replica::Replica,
+    rotation::{MAX_ATTEMPTS, Tried},
+};
+use dishpatch::{call::CallContext, wire::DEPENDENCY};
+use futures_util::{StreamExt, stream::FuturesUnordered};
+use std::{future::Future, sync::Arc, time::Duration};
+use tokio::time::Instant;
+use tonic::{Code, Status};
+use tower::retry::budget::Budget;
+
+/// What a call does, which says whether it may be sent twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    /// Changes nothing: retried, hedged when the pool hedges reads.
+    Read,
+    /// A write that is safe to repeat (it carries an idempotency key or
+    /// event id): retried, never hedged.
+    IdempotentWrite,
+    /// A write that would happen twice: retried only when it never reached
+    /// a replica.
+    Write,
+}
+
+impl CallKind {
+    fn may_repeat(self) -> bool {
+        self != Self::Write
+    }
+
+    /// Whether it writes.
+    pub fn writes(self) -> bool {
+        self != Self::Read
+    }
+}
+
+/// What is known of whether a failed call took effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// No replica received it: it did nothing.
+    NotSent,
+    /// A replica answered with the failure: it did what that status says
+    /// (for every code but OK, nothing).
+    Answered,
+    /// It may have reached a replica and may have taken effect: it timed
+    /// out, or the connection broke, before an answer came.
+    Unknown,
+}
+
+/// A service's answer, and the replica that gave it.
+#[derive(Debug)]
+pub struct Answered<R> {
+    /// The answer.
+    pub message: R,
+    /// The replica that answered, as `host:port`, ready for `x-served-by`.
+    pub served_by: http::HeaderValue,
+}
+
+/// A call that failed: its status, and whether it may have taken effect.
+#[derive(Debug)]
+pub struct CallError {
+    status: Status,
+    outcome: Outcome,
+    kind: CallKind,
+    served_by: Option<http::HeaderValue>,
+}
+
+impl CallError {
+    /// The failure as a gRPC status.
+    pub fn status(&self) -> &Status {
+        &self.status
+    }
+
+    /// Whether it may have taken effect.
+    pub fn outcome(&self) -> Outcome {
+        self.outcome
+    }
+
+    /// What the call was.
+    pub fn kind(&self) -> CallKind {
+        self.kind
+    }
+
+    /// The replica of the last attempt, if one was made.
+    pub fn served_by(&self) -> Option<&http::HeaderValue> {
+        self.served_by.as_ref()
+    }
+
+    /// Whether no replica was there to try.
+    pub fn had_no_replica(&self) -> bool {
+        self.outcome == Outcome::NotSent && self.served_by.is_none()
+    }
+
+    /// Whether trying again on another replica could help and is safe.
+    fn worth_retrying(&self) -> bool {
+        match self.outcome {
+            Outcome::NotSent => !self.had_no_replica(),
+            Outcome::Unknown => self.kind.may_repeat(),
+            Outcome::Answered => {
+                self.kind.may_repeat()
+                    && match self.status.code() {
+                        Code::Unavailable => self.status.metadata().get(DEPENDENCY).is_none(),
+                        Code::DeadlineExceeded => true,
+                        _ => false,
+                    }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.status.message())
+    }
+}
+
+impl std::error::Error for CallError {}
+
+impl From<CallError> for Status {
+    fn from(error: CallError) -> Self {
+        error.status
+    }
+}
+
+impl ReplicaPool {
+    /// Makes a call through the pool: `send` sends `message` once, over the
+    /// channel of the replica picked for that attempt, as a request built
+    /// from `context`; the pool retries and hedges it as `kind` allows,
+    /// until `context`'s deadline (or the pool's default deadline).
+    ///
+    /// ```ignore
+    /// pool.call(&context, CallKind::Read, request, |channel, request| async move {
+    ///     RestaurantServiceClient::new(channel).get_restaurant(request).await
+    /// })
+    /// ```
+    pub async fn call<M, R, F, Fut>(
+        &self,
+        context: &CallContext,
+        kind: CallKind,
+        message: M,
+        send: F,
+    ) -> Result<Answered<R>, CallError>
+    where
+        M: Clone,
+        F: Fn(ReplicaChannel, tonic::Request<M>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<R>, Status>>,
+    {
+        let shared = &self.shared;
+        let deadline = context
+            .deadline()
+            .unwrap_or_else(|| Instant::now() + shared.settings.default_deadline);
+        if deadline <= Instant::now() {
+            return Err(CallError {
+                status: Status::deadline_exceeded(format!(
+                    "the deadline passed before {} was called",
+                    shared.service
+                )),
+                outcome: Outcome::NotSent,
+                kind,
+                served_by: None,
+            });
+        }
+        shared.wait_until_settled(deadline).await;
+        let budget = &shared.retry_budget;
+        budget.deposit();
+
+        let mut tried = Tried::default();
+        let mut in_flight = FuturesUnordered::new();
+        let mut last_failure: Option<CallError> = None;
+        let mut hedge_at = None;
+        loop {
+            if in_flight.is_empty() {
+                let previous = last_failure.take();
+                if let Some(failure) = &previous {
+                    let retry = failure.worth_retrying()
+                        && tried.len() < MAX_ATTEMPTS
+                        && Instant::now() < deadline
+                        && budget.withdraw();
+                    if !retry {
+                        return Err(previous.expect("a failure"));
+                    }
+                    tracing::debug!(service = shared.service, tried = tried.len(), code = ?failure.status.code(), "retrying on another replica");
+                }
+                let Some(replica) = shared.pick(&tried, true) else {
+                    return Err(previous.unwrap_or_else(|| shared.no_replica(kind)));
+                };
+                tried.add(&replica);
+                let elsewhere = shared.has_untried(&tried);
+                if kind == CallKind::Read && shared.settings.hedge_reads && elsewhere && tried.len() == 1 {
+                    hedge_at = shared
+                        .latency
+                        .quantile(0.95)
+                        .map(|p95| Instant::now() + p95)
+                        .filter(|at| *at < deadline);
+                }
+                in_flight.push(self.attempt(
+                    replica,
+                    elsewhere,
+                    context,
+                    kind,
+                    message.clone(),
+                    &send,
+                    deadline,
+                ));
+            }
+            let hedge = async {
+                match hedge_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                Some(result) = in_flight.next() => match result {
+                    // Dropping the other attempt, if any, cancels it.
+                    Ok(answered) => return Ok(answered),
+                    Err(failure) => last_failure = Some(failure),
+                },
+                () = hedge => {
+                    hedge_at = None;
+                    if tried.len() < MAX_ATTEMPTS
+                        && budget.withdraw()
+                        && let Some(replica) = shared.pick(&tried, false)
+                    {
+                        tracing::debug!(service = shared.service, replica = replica.addr(), "hedging");
+                        tried.add(&replica);
+                        // Both attempts wait their per-try timeouts: had the
+                        // first failed, the call would have gone here.
+                        in_flight.push(self.attempt(replica, true, context, kind, message.clone(), &send, deadline));
+                    }
+                }
+            }
+        }
+    }
+
+    /// One attempt on `replica`, reporting what it found to the replica's
+    /// health. It waits its per-try timeout if the call may be repeated
+    /// and a replica it did not try is there to repeat it on (`elsewhere`),
+    /// else until the deadline.
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt<M, R, F, Fut>(
+        &self,
+        replica: Arc<Replica>,
+        elsewhere: bool,
+        context: &CallContext,
+        kind: CallKind,
+        message: M,
+        send: &F,
+        deadline: Instant,
+    ) -> Result<Answered<R>, CallError>
+    where
+        F: Fn(ReplicaChannel, tonic::Request<M>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<R>, Status>>,
+    {
+        let shared = &self.shared;
+        let started = Instant::now();
+        let remaining = deadline.saturating_duration_since(started);
+        // Cutting an attempt short helps only where a retry can go elsewhere.
+        let try_timeout = if kind.may_repeat() && elsewhere {
+            shared.try_timeout(&replica).min(remaining)
+        } else {
+            remaining
+        };
+        let _in_flight = replica.start_call();
+        let request = context.request(message, try_timeout);
+        let sent =
+            tokio::time::timeout(try_timeout, send(ReplicaChannel::new(replica.channel()), request)).await;
+        let failed = |status: Status, outcome| CallError {
+            status,
+            outcome,
+            kind,
+            served_by: Some(replica.served_by().clone()),
+        };
+        let timed_out = || {
+            let why = if try_timeout < remaining {
+                format!("no answer within the per-try timeout ({try_timeout:?})")
+            } else {
+                "no answer before the deadline".to_owned()
+            };
+            // A replica given less than the least per-try timeout was given
+            // too little to judge it by.
+            if try_timeout >= shared.settings.try_timeout.min {
+                shared.observe(&replica, Observation::Ejected(why.clone()));
+            }
+            let status = Status::deadline_exceeded(format!("{} ({}): {why}", shared.service, replica.addr()));
+            Err(failed(status, Outcome::Unknown))
+        };
+        let status = match sent {
+            Ok(Ok(response)) => {
+                replica.answered(started.elapsed(), false);
+                shared.latency.record(started.elapsed());
+                return Ok(Answered {
+                    message: response.into_inner(),
+                    served_by: replica.served_by().clone(),
+                });
+            }
+            Ok(Err(status)) => status,
+            Err(_) => return timed_out(),
+        };
+        if let Some(source) = std::error::Error::source(&status) {
+            // No answer: the connection failed or broke, or the channel's
+            // own timer (the request's grpc-timeout) ran out first.
+            let (why, message) = match source.downcast_ref::<Unanswered>() {
+                Some(unanswered) => (unanswered.why, unanswered.message.clone()),
+                None => (Why::Broken, status.message().to_owned()),
+            };
+            if why == Why::TimedOut {
+                return timed_out();
+            }
+            shared.observe(&replica, Observation::Ejected(message.clone()));
+            let status = Status::unavailable(format!("{} ({}): {message}", shared.service, replica.addr()));
+            let outcome = match why {
+                Why::NotConnected => Outcome::NotSent,
+                Why::TimedOut | Why::Broken => Outcome::Unknown,
+            };
+            return Err(failed(status, outcome));
+        }
+        let server_error = matches!(status.code(), Code::Internal | Code::Unknown | Code::DataLoss);
+        replica.answered(started.elapsed(), server_error);
+        shared.latency.record(started.elapsed());
+        if status.code() == Code::Unavailable && status.metadata().get(DEPENDENCY).is_none() {
+            shared.observe(&replica, Observation::Ejected("answered UNAVAILABLE".into()));
+        } else if server_error && replica.server_error(&shared.settings.ejection) {
+            let why = format!("{} server errors in a row", shared.settings.ejection.consecutive);
+            shared.observe(&replica, Observation::Ejected(why));
+        }
+        Err(failed(status, Outcome::Answered))
+    }
+}
+
+impl crate::Shared {
+    /// How long an attempt on `replica` that may be retried waits.
+    fn try_timeout(&self, replica: &Replica) -> Duration {
+        let settings = &self.settings.try_timeout;
+        replica.latency.quantile(0.99).map_or(settings.min, |p99| {
+            (p99 * settings.p99_multiple).max(settings.min)
+        })
+    }
+
+    /// The failure of a call that found no replica to try.
+    fn no_replica(&self, kind: CallKind) -> CallError {
+        CallError {
+            status: Status::unavailable(format!("no healthy replica of {}", self.service)),
+            outcome: Outcome::NotSent,
+            kind,
+            served_by: None,
+        }
+    }
+}

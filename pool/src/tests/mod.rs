@@ -1,0 +1,9 @@
+//! The pool on paused time, with replicas served in this process.
+
+mod balancing;
+mod ejection;
+mod panic;
+mod probing;
+mod retries;
+mod support;
+mod timeouts;

@@ -1,0 +1,161 @@
+//! Which failures are retried on another replica, for every kind of call,
+//! and the budget that bounds retries.
+
+use super::support::{Behaviour, TestNet, call, settings};
+use crate::{CallKind, Outcome, PoolSettings, ProbeSettings};
+use std::{sync::atomic::Ordering::SeqCst, time::Duration};
+use tonic::Code;
+
+/// How replica `a:1`, picked first, fails.
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    /// Refuses connections (it crashed): nothing was sent.
+    Unreachable,
+    /// Answers with this code, marked as its dependency's or not.
+    Answers(Code, bool),
+    /// Never answers.
+    Hangs,
+}
+
+/// What became of the call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Result {
+    /// Retried, and answered by `b:1`.
+    Retried,
+    /// Failed with this code and outcome.
+    Failed(Code, Outcome),
+}
+
+async fn first_replica_fails(failure: Failure, kind: CallKind) -> Result {
+    let net = TestNet::default();
+    let first = net.replica("a:1");
+    net.replica("b:1");
+    // Probes far apart: only the call itself finds the failure.
+    let settings = PoolSettings {
+        probe: ProbeSettings {
+            interval: Duration::from_secs(600),
+            fall: 100,
+            ..settings().probe
+        },
+        ..settings()
+    };
+    let pool = net.running_pool(&["a:1", "b:1"], settings).await;
+    match failure {
+        Failure::Unreachable => {
+            first.kill();
+            // Until the channel notices, a call may still go out on the
+            // closed connection.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Failure::Answers(code, dependency) => first.behave(Behaviour::Fail(code, dependency)),
+        Failure::Hangs => first.behave(Behaviour::Hang),
+    }
+    match call(&pool, kind, Duration::from_secs(2)).await {
+        Ok(replica) => {
+            assert_eq!(replica, "b:1");
+            Result::Retried
+        }
+        Err(error) => Result::Failed(error.status().code(), error.outcome()),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_kind_of_call_is_retried_as_its_failure_allows() {
+    use CallKind::{IdempotentWrite, Read, Write};
+    use Failure::{Answers, Hangs, Unreachable};
+    use Outcome::{Answered, Unknown};
+    let cases = [
+        // Nothing was sent: any call may go elsewhere.
+        (Unreachable, &[Read, IdempotentWrite, Write][..], Result::Retried),
+        // The replica itself is unavailable: safe to repeat, repeated.
+        (
+            Answers(Code::Unavailable, false),
+            &[Read, IdempotentWrite][..],
+            Result::Retried,
+        ),
+        // Its dependency is: another replica shares it, so no retry.
+        (
+            Answers(Code::Unavailable, true),
+            &[Read, IdempotentWrite, Write][..],
+            Result::Failed(Code::Unavailable, Answered),
+        ),
+        (
+            Answers(Code::DeadlineExceeded, false),
+            &[Read, IdempotentWrite][..],
+            Result::Retried,
+        ),
+        // Answers about the request itself are the same everywhere.
+        (
+            Answers(Code::NotFound, false),
+            &[Read, IdempotentWrite, Write][..],
+            Result::Failed(Code::NotFound, Answered),
+        ),
+        (
+            Answers(Code::InvalidArgument, false),
+            &[Read, IdempotentWrite, Write][..],
+            Result::Failed(Code::InvalidArgument, Answered),
+        ),
+        (
+            Answers(Code::FailedPrecondition, false),
+            &[Read, IdempotentWrite, Write][..],
+            Result::Failed(Code::FailedPrecondition, Answered),
+        ),
+        (
+            Answers(Code::Internal, false),
+            &[Read, IdempotentWrite, Write][..],
+            Result::Failed(Code::Internal, Answered),
+        ),
+        // The per-try timeout moves a repeatable call on.
+        (Hangs, &[Read, IdempotentWrite][..], Result::Retried),
+    ];
+    for (failure, kinds, expected) in cases {
+        for &kind in kinds {
+            assert_eq!(
+                first_replica_fails(failure, kind).await,
+                expected,
+                "{failure:?} {kind:?}"
+            );
+        }
+    }
+    // A write that may have reached its replica is never sent twice.
+    for (failure, code) in [
+        (Answers(Code::Unavailable, false), Code::Unavailable),
+        (Answers(Code::DeadlineExceeded, false), Code::DeadlineExceeded),
+    ] {
+        assert_eq!(
+            first_replica_fails(failure, Write).await,
+            Result::Failed(code, Answered),
+            "{failure:?}"
+        );
+    }
+    assert_eq!(
+        first_replica_fails(Hangs, Write).await,
+        Result::Failed(Code::DeadlineExceeded, Unknown),
+        "a hung write takes the whole deadline and its outcome is unknown"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_stop_when_the_budget_runs_dry() {
+    let net = TestNet::default();
+    let (a, b) = (net.replica("a:1"), net.replica("b:1"));
+    let pool = net.running_pool(&["a:1", "b:1"], settings()).await;
+    // Both answer a retryable failure that keeps them in rotation.
+    for replica in [&a, &b] {
+        replica.behave(Behaviour::Fail(Code::DeadlineExceeded, false));
+    }
+    let calls = 300;
+    for _ in 0..calls {
+        let failed = call(&pool, CallKind::Read, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert_eq!(failed.status().code(), Code::DeadlineExceeded);
+    }
+    let attempts = a.calls.load(SeqCst) + b.calls.load(SeqCst);
+    // Unbounded, each call would make three attempts (900). The budget
+    // allows a reserve of 100 retries plus a fifth of the calls.
+    assert!(
+        (calls + 100..calls + 200).contains(&attempts),
+        "{attempts} attempts for {calls} calls"
+    );
+}
