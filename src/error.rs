@@ -23,9 +23,22 @@ pub enum ServiceError {
     /// A downstream service answered with this status; passed on as it is.
     #[error("{}", .0.message())]
     Downstream(Status),
+    /// The caller's deadline passed before a write committed: nothing was
+    /// written.
+    #[error("the caller's deadline passed before the write; nothing was written")]
+    DeadlinePassed,
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] sqlx::Error),
+}
+
+impl From<crate::store::WriteError> for ServiceError {
+    fn from(error: crate::store::WriteError) -> Self {
+        match error {
+            crate::store::WriteError::DeadlinePassed => Self::DeadlinePassed,
+            crate::store::WriteError::Store(error) => Self::Store(error),
+        }
+    }
 }
 
 impl From<ServiceError> for Status {
@@ -36,6 +49,7 @@ impl From<ServiceError> for Status {
             ServiceError::AlreadyExists(message) => Status::already_exists(message),
             ServiceError::FailedPrecondition(message) => Status::failed_precondition(message),
             ServiceError::Downstream(status) => status,
+            error @ ServiceError::DeadlinePassed => Status::deadline_exceeded(error.to_string()),
             ServiceError::Store(error) => store_status(&error),
         }
     }

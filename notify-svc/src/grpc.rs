@@ -5,6 +5,7 @@ use crate::{
     feed::Feed,
     store::NotificationStore,
 };
+use dishpatch::call::CallContext;
 use dishpatch::proto::notify::v1::{self as pb, notify_service_server::NotifyService};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -43,10 +44,11 @@ impl NotifyService for NotifyApi {
         &self,
         request: Request<pb::RecordNotificationRequest>,
     ) -> Result<Response<pb::RecordNotificationResponse>, Status> {
+        let deadline = CallContext::of(&request).deadline();
         let new = NewNotification::from_request(request.into_inner())?;
         let (notification, duplicate) = self
             .store
-            .record(&new)
+            .record(&new, deadline)
             .await
             .map_err(dishpatch::error::ServiceError::from)?;
         if duplicate {
@@ -69,10 +71,11 @@ impl NotifyService for NotifyApi {
         &self,
         request: Request<pb::RecordNotificationsRequest>,
     ) -> Result<Response<pb::RecordNotificationsResponse>, Status> {
+        let deadline = CallContext::of(&request).deadline();
         let batch = domain::batch_from_request(request.into_inner())?;
         let recorded = self
             .store
-            .record_all(&batch)
+            .record_all(&batch, deadline)
             .await
             .map_err(dishpatch::error::ServiceError::from)?;
         tracing::debug!(

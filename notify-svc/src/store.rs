@@ -4,10 +4,11 @@ use crate::domain::{NewNotification, NotificationFilter, Page};
 use dishpatch::{
     ids::NOTIFICATION,
     proto::notify::v1 as pb,
-    store::{Backend, Store, WriteTransaction, placeholders},
+    store::{Backend, Store, WriteError, WriteTransaction, placeholders},
     time,
 };
 use sqlx::{Any, any::AnyArguments, query::QueryAs};
+use tokio::time::Instant;
 
 #[derive(Debug, sqlx::FromRow)]
 struct NotificationRow {
@@ -86,8 +87,8 @@ impl NotificationStore {
 
     /// Begins a write transaction in which seq numbers commit in the order
     /// they are handed out.
-    async fn begin_sequenced(&self) -> Result<WriteTransaction, sqlx::Error> {
-        let mut transaction = self.store.begin_write().await?;
+    async fn begin_sequenced(&self, deadline: Option<Instant>) -> Result<WriteTransaction, WriteError> {
+        let mut transaction = self.store.begin_write(deadline).await?;
         if self.store.backend() == Backend::Postgres {
             // PostgreSQL hands out identity values before commit, so without
             // this a subscriber could see seq 11 commit before seq 10 and
@@ -105,8 +106,9 @@ impl NotificationStore {
     pub(crate) async fn record(
         &self,
         new: &NewNotification,
-    ) -> Result<(pb::Notification, bool), sqlx::Error> {
-        let mut transaction = self.begin_sequenced().await?;
+        deadline: Option<Instant>,
+    ) -> Result<(pb::Notification, bool), WriteError> {
+        let mut transaction = self.begin_sequenced(deadline).await?;
         let sql = insert_sql(1);
         let inserted = insert(&sql, std::slice::from_ref(new))
             .fetch_optional(&mut **transaction)
@@ -128,8 +130,12 @@ impl NotificationStore {
 
     /// Records the notifications whose event ids are not known yet, in one
     /// statement, seq numbers in the order given; returns how many were new.
-    pub(crate) async fn record_all(&self, batch: &[NewNotification]) -> Result<usize, sqlx::Error> {
-        let mut transaction = self.begin_sequenced().await?;
+    pub(crate) async fn record_all(
+        &self,
+        batch: &[NewNotification],
+        deadline: Option<Instant>,
+    ) -> Result<usize, WriteError> {
+        let mut transaction = self.begin_sequenced(deadline).await?;
         let sql = insert_sql(batch.len());
         let inserted = insert(&sql, batch).fetch_all(&mut **transaction).await?;
         transaction.commit().await?;

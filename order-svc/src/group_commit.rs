@@ -9,10 +9,20 @@
 //! in one transaction of four statements. A lone order waits for nothing;
 //! under load, orders queue while the previous batch commits and share the
 //! next transaction.
+//!
+//! An order is stored only while its caller still waits for it: one whose
+//! caller went away (the call was cancelled: its handler, and with it the
+//! answer's receiver, was dropped) or whose deadline passed is left out of
+//! the batch, and a batch in which that happens to an order between the
+//! statements and the commit is rolled back and written again without it.
+//! So an order is never stored after its client was told it failed.
 
-use crate::store::{OrderStore, Placed, Placement};
-use dishpatch::{error::ServiceError, validate::MAX_ORDER_LINES};
-use tokio::sync::{mpsc, oneshot};
+use crate::store::{Batch, OrderStore, Placed, Placement};
+use dishpatch::{error::ServiceError, store::WriteError, validate::MAX_ORDER_LINES};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::Instant,
+};
 use tonic::Status;
 
 /// The most orders one transaction stores.
@@ -25,10 +35,32 @@ const _: () = assert!(MAX_BATCH * MAX_ORDER_LINES * 7 <= 32_766);
 /// What a queued order learns.
 type Answer = Result<Placed, Status>;
 
+/// The caller of a queued order: when it stops waiting, and where it waits.
+#[derive(Debug)]
+struct Caller {
+    deadline: Option<Instant>,
+    answer: oneshot::Sender<Answer>,
+}
+
+impl Caller {
+    /// Whether the caller still waits for its order.
+    fn waits(&self) -> bool {
+        !self.answer.is_closed() && self.deadline.is_none_or(|deadline| deadline > Instant::now())
+    }
+
+    /// Tells it the order was not stored because it stopped waiting.
+    fn gave_up(self) {
+        let status = Status::deadline_exceeded(
+            "the order was not placed: its caller's deadline passed before it could be stored",
+        );
+        self.answer.send(Err(status)).ok();
+    }
+}
+
 /// The queue of orders to store, and the task that stores them.
 #[derive(Debug, Clone)]
 pub(crate) struct OrderWriter {
-    queue: mpsc::Sender<(Placement, oneshot::Sender<Answer>)>,
+    queue: mpsc::Sender<(Placement, Caller)>,
 }
 
 impl OrderWriter {
@@ -40,11 +72,12 @@ impl OrderWriter {
         Self { queue }
     }
 
-    /// Stores an order with the others queued with it.
-    pub(crate) async fn place(&self, placement: Placement) -> Answer {
+    /// Stores an order with the others queued with it, unless its caller
+    /// stops waiting (this future is dropped, or `deadline` passes) first.
+    pub(crate) async fn place(&self, placement: Placement, deadline: Option<Instant>) -> Answer {
         let (answer, answered) = oneshot::channel();
         self.queue
-            .send((placement, answer))
+            .send((placement, Caller { deadline, answer }))
             .await
             .map_err(|_| Status::unavailable("order-svc is stopping; retry"))?;
         answered
@@ -53,22 +86,55 @@ impl OrderWriter {
     }
 }
 
-async fn store_batches(store: OrderStore, mut queued: mpsc::Receiver<(Placement, oneshot::Sender<Answer>)>) {
+async fn store_batches(store: OrderStore, mut queued: mpsc::Receiver<(Placement, Caller)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queued.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let (placements, answers): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-        match store.insert_all(placements).await {
-            Ok(placed) => {
-                for (answer, placed) in answers.into_iter().zip(placed) {
-                    // The caller may have gone; the order is stored anyway.
-                    answer.send(Ok(placed)).ok();
+        store_batch(&store, std::mem::take(&mut batch)).await;
+    }
+}
+
+/// Stores the orders of `batch` whose callers still wait, and answers
+/// every caller.
+async fn store_batch(store: &OrderStore, mut batch: Vec<(Placement, Caller)>) {
+    loop {
+        let (waiting, gone): (Vec<_>, Vec<_>) = batch.into_iter().partition(|(_, caller)| caller.waits());
+        for (_, caller) in gone {
+            caller.gave_up();
+        }
+        if waiting.is_empty() {
+            return;
+        }
+        // The batch is worth writing until its last caller's deadline.
+        let deadline = waiting
+            .iter()
+            .map(|(_, caller)| caller.deadline)
+            .reduce(|a, b| a.zip(b).map(|(a, b)| a.max(b)))
+            .flatten();
+        let (placements, callers): (Vec<_>, Vec<_>) = waiting.into_iter().unzip();
+        let all_wait = || callers.iter().all(Caller::waits);
+        match store.insert_all(placements, deadline, all_wait).await {
+            Ok(Batch::Committed(placed)) => {
+                for (caller, placed) in callers.into_iter().zip(placed) {
+                    // The caller may have gone since the commit; the order
+                    // is stored, and a retry with its key finds it.
+                    caller.answer.send(Ok(placed)).ok();
                 }
+                return;
             }
-            Err(error) => {
-                let status = Status::from(ServiceError::Store(error));
-                for answer in answers {
-                    answer.send(Err(status.clone())).ok();
+            // Someone stopped waiting: write the rest again without them.
+            Ok(Batch::Withdrawn(placements)) => batch = placements.into_iter().zip(callers).collect(),
+            Err(WriteError::DeadlinePassed) => {
+                for caller in callers {
+                    caller.gave_up();
                 }
+                return;
+            }
+            Err(WriteError::Store(error)) => {
+                let status = Status::from(ServiceError::Store(error));
+                for caller in callers {
+                    caller.answer.send(Err(status.clone())).ok();
+                }
+                return;
             }
         }
     }

@@ -130,7 +130,11 @@ impl OrderService for OrderApi {
             // the menu changed or restaurant-svc is down since.
             Err(refused) => return self.replay(&new).await?.map(Response::new).ok_or(refused.into()),
         };
-        let placed = match self.writer.place(Placement { new, priced }).await? {
+        let placed = match self
+            .writer
+            .place(Placement { new, priced }, context.deadline())
+            .await?
+        {
             Placed::Stored(placed) => placed,
             Placed::KeyUsed(new) => {
                 let order = self.replay(&new).await?.ok_or_else(|| {
@@ -176,13 +180,14 @@ impl OrderService for OrderApi {
         &self,
         request: Request<pb::UpdateOrderStatusRequest>,
     ) -> Result<Response<pb::Order>, Status> {
+        let deadline = CallContext::of(&request).deadline();
         let change = StatusChange::from_request(request.get_ref())?;
         for _ in 0..MOVE_ATTEMPTS {
             let order = self.order(&change.order_id).await?;
             if !order.status.can_move_to(change.next) {
                 return Err(order.status.refuse_move(&change.order_id, change.next).into());
             }
-            if self.store.move_status(&order, change.next).await? {
+            if self.store.move_status(&order, change.next, deadline).await? {
                 self.relay.wake();
                 tracing::info!(
                     id = change.order_id,

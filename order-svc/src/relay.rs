@@ -7,11 +7,11 @@
 //! (doubling, with jitter) and the outbox keeps every notification.
 
 use crate::store::OrderStore;
-use dishpatch::call::CallContext;
 use dishpatch::proto::notify::v1::{
     RecordNotificationRequest, RecordNotificationsRequest, notify_service_client::NotifyServiceClient,
 };
 use dishpatch::time::{Backoff, jittered};
+use dishpatch::{call::CallContext, store::WriteError};
 use dishpatch_pool::{CallError, CallKind, ReplicaPool};
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Notify;
@@ -73,7 +73,7 @@ impl OutboxRelay {
     /// Delivers up to one batch, oldest first, in one call, and forgets it
     /// once notify-svc recorded it. Returns how many were delivered.
     async fn deliver_batch(&self) -> Result<usize, RelayError> {
-        let pending = self.store.pending_outbox(BATCH).await?;
+        let pending = self.store.pending_outbox(BATCH).await.map_err(WriteError::from)?;
         if pending.is_empty() {
             return Ok(0);
         }
@@ -115,5 +115,5 @@ enum RelayError {
     #[error("notify-svc: {0}")]
     Notify(#[from] CallError),
     #[error("outbox: {0}")]
-    Store(#[from] sqlx::Error),
+    Store(#[from] WriteError),
 }

@@ -8,11 +8,12 @@ use dishpatch::{
     error::ServiceError,
     ids::ORDER,
     proto::{order::v1 as pb, restaurant::v1::PriceItemsResponse},
-    store::{Store, placeholders},
+    store::{Store, WriteError, placeholders},
     time,
 };
 use sqlx::{Any, Transaction};
 use std::collections::{HashMap, HashSet};
+use tokio::time::Instant;
 
 #[derive(Debug, sqlx::FromRow)]
 struct OrderRow {
@@ -111,6 +112,16 @@ pub(crate) enum Placed {
     KeyUsed(NewOrder),
 }
 
+/// What became of a batch given to [`OrderStore::insert_all`].
+#[derive(Debug)]
+pub(crate) enum Batch {
+    /// Committed: each order's fate, in the batch's order.
+    Committed(Vec<Placed>),
+    /// Rolled back, because just before the commit not every order in it
+    /// was still wanted: the batch comes back.
+    Withdrawn(Vec<Placement>),
+}
+
 /// An order as stored, with what its notifications need.
 #[derive(Debug)]
 pub(crate) struct StoredOrder {
@@ -143,13 +154,20 @@ impl OrderStore {
 
     /// Stores priced orders with their first history entries and their
     /// notifications, all in one transaction (four statements however many
-    /// orders). Answers in the batch's order; an order whose customer
-    /// already used its idempotency key (in the store, or earlier in the
-    /// batch) comes back as [`Placed::KeyUsed`].
-    pub(crate) async fn insert_all(&self, batch: Vec<Placement>) -> Result<Vec<Placed>, sqlx::Error> {
+    /// orders), for callers the last of whose deadlines is `deadline`.
+    /// Answers in the batch's order; an order whose customer already used
+    /// its idempotency key (in the store, or earlier in the batch) comes
+    /// back as [`Placed::KeyUsed`]. Commits only if `still_wanted` says so
+    /// just before: otherwise the batch is withdrawn.
+    pub(crate) async fn insert_all(
+        &self,
+        batch: Vec<Placement>,
+        deadline: Option<Instant>,
+        still_wanted: impl Fn() -> bool,
+    ) -> Result<Batch, WriteError> {
         let now = time::now_micros();
         let ids: Vec<String> = batch.iter().map(|_| ORDER.generate()).collect();
-        let mut transaction = self.store.begin_write().await?;
+        let mut transaction = self.store.begin_write(deadline).await?;
 
         let sql = format!(
             "INSERT INTO orders (id, restaurant_id, restaurant_name, customer, status, total_cents,
@@ -188,19 +206,24 @@ impl OrderStore {
         if !placed.is_empty() {
             insert_details(&mut transaction, &placed, now).await?;
         }
+        if !still_wanted() {
+            // Rolled back as the transaction drops.
+            return Ok(Batch::Withdrawn(batch));
+        }
         transaction.commit().await?;
 
-        Ok(ids
-            .into_iter()
-            .zip(batch)
-            .map(|(id, placement)| {
-                if inserted.contains(&id) {
-                    Placed::Stored(placement.into_stored(id, now))
-                } else {
-                    Placed::KeyUsed(placement.new)
-                }
-            })
-            .collect())
+        Ok(Batch::Committed(
+            ids.into_iter()
+                .zip(batch)
+                .map(|(id, placement)| {
+                    if inserted.contains(&id) {
+                        Placed::Stored(placement.into_stored(id, now))
+                    } else {
+                        Placed::KeyUsed(placement.new)
+                    }
+                })
+                .collect(),
+        ))
     }
 
     pub(crate) async fn get(&self, id: &str) -> Result<Option<StoredOrder>, ServiceError> {
@@ -334,9 +357,10 @@ impl OrderStore {
         &self,
         order: &StoredOrder,
         next: OrderStatus,
+        deadline: Option<Instant>,
     ) -> Result<bool, ServiceError> {
         let now = time::now_micros();
-        let mut transaction = self.store.begin_write().await?;
+        let mut transaction = self.store.begin_write(deadline).await?;
         let moved =
             sqlx::query("UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
                 .bind(next.name())
@@ -387,7 +411,7 @@ impl OrderStore {
     }
 
     /// Forgets delivered notifications, in one statement.
-    pub(crate) async fn delivered(&self, outbox_ids: &[i64]) -> Result<(), sqlx::Error> {
+    pub(crate) async fn delivered(&self, outbox_ids: &[i64]) -> Result<(), WriteError> {
         let sql = format!(
             "DELETE FROM outbox WHERE id IN {}",
             placeholders(1, outbox_ids.len())
@@ -396,7 +420,7 @@ impl OrderStore {
         for id in outbox_ids {
             delete = delete.bind(id);
         }
-        let _turn = self.store.write_turn().await?;
+        let _turn = self.store.write_turn(None).await?;
         delete.execute(self.store.pool()).await?;
         Ok(())
     }

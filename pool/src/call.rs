@@ -192,6 +192,9 @@ impl ReplicaPool {
         let mut in_flight = FuturesUnordered::new();
         let mut last_failure: Option<CallError> = None;
         let mut hedge_at = None;
+        // The replicas of the attempts in flight: the last one sent, and
+        // its hedge.
+        let (mut primary, mut hedge): (Option<Arc<Replica>>, Option<Arc<Replica>>) = (None, None);
         loop {
             if in_flight.is_empty() {
                 let previous = last_failure.take();
@@ -209,6 +212,7 @@ impl ReplicaPool {
                     return Err(previous.unwrap_or_else(|| shared.no_replica(kind)));
                 };
                 tried.add(&replica);
+                primary = Some(replica.clone());
                 let elsewhere = shared.has_untried(&tried);
                 if kind == CallKind::Read && shared.settings.hedge_reads && elsewhere && tried.len() == 1 {
                     hedge_at = shared
@@ -227,7 +231,7 @@ impl ReplicaPool {
                     deadline,
                 ));
             }
-            let hedge = async {
+            let hedge_due = async {
                 match hedge_at {
                     Some(at) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
@@ -236,11 +240,31 @@ impl ReplicaPool {
             tokio::select! {
                 biased;
                 Some(result) = in_flight.next() => match result {
-                    // Dropping the other attempt, if any, cancels it.
-                    Ok(answered) => return Ok(answered),
-                    Err(failure) => last_failure = Some(failure),
+                    Ok(answered) => {
+                        // Dropping the other attempt, if any, cancels it:
+                        // its replica lost the race.
+                        let loser = [primary, hedge]
+                            .into_iter()
+                            .flatten()
+                            .find(|replica| *replica.served_by() != answered.served_by);
+                        if let Some(loser) = loser.filter(|_| !in_flight.is_empty()) {
+                            shared.missed(&loser);
+                        }
+                        return Ok(answered);
+                    }
+                    Err(failure) => {
+                        let finished = |replica: &Option<Arc<Replica>>| {
+                            replica.as_ref().map(|replica| replica.served_by()) == failure.served_by.as_ref()
+                        };
+                        if finished(&primary) {
+                            primary = None;
+                        } else if finished(&hedge) {
+                            hedge = None;
+                        }
+                        last_failure = Some(failure);
+                    }
                 },
-                () = hedge => {
+                () = hedge_due => {
                     hedge_at = None;
                     if tried.len() < MAX_ATTEMPTS
                         && budget.withdraw()
@@ -248,6 +272,7 @@ impl ReplicaPool {
                     {
                         tracing::debug!(service = shared.service, replica = replica.addr(), "hedging");
                         tried.add(&replica);
+                        hedge = Some(replica.clone());
                         // Both attempts wait their per-try timeouts: had the
                         // first failed, the call would have gone here.
                         in_flight.push(self.attempt(replica, true, context, kind, message.clone(), &send, deadline));
@@ -344,15 +369,25 @@ impl ReplicaPool {
         shared.latency.record(started.elapsed());
         if status.code() == Code::Unavailable && status.metadata().get(DEPENDENCY).is_none() {
             shared.observe(&replica, Observation::Ejected("answered UNAVAILABLE".into()));
-        } else if server_error && replica.server_error(&shared.settings.ejection) {
-            let why = format!("{} server errors in a row", shared.settings.ejection.consecutive);
-            shared.observe(&replica, Observation::Ejected(why));
+        } else if server_error {
+            shared.missed(&replica);
         }
         Err(failed(status, Outcome::Answered))
     }
 }
 
 impl crate::Shared {
+    /// Counts a miss of `replica`, ejecting it at the end of a run.
+    fn missed(&self, replica: &Arc<Replica>) {
+        if replica.missed(&self.settings.ejection) {
+            let why = format!(
+                "{} calls in a row missed (server errors, or hedges answered first)",
+                self.settings.ejection.consecutive
+            );
+            self.observe(replica, Observation::Ejected(why));
+        }
+    }
+
     /// How long an attempt on `replica` that may be retried waits.
     fn try_timeout(&self, replica: &Replica) -> Duration {
         let settings = &self.settings.try_timeout;

@@ -54,10 +54,10 @@ pub(crate) struct Replica {
     in_flight: AtomicU32,
     /// How fast it answered lately.
     pub(crate) latency: RecentLatency,
-    /// Server errors in a row, and when the first of them came (ms since
-    /// `created`): outlier ejection.
-    server_errors: AtomicU32,
-    first_server_error_ms: AtomicU64,
+    /// Misses in a row (server errors, hedge races lost), and when the
+    /// first of them came (ms since `created`): outlier ejection.
+    misses: AtomicU32,
+    first_miss_ms: AtomicU64,
     created: Instant,
     /// Stops its prober: cancelled when discovery no longer finds it.
     pub(crate) retired: CancellationToken,
@@ -85,8 +85,8 @@ impl Replica {
             served: AtomicU64::new(0),
             in_flight: AtomicU32::new(0),
             latency: RecentLatency::new(),
-            server_errors: AtomicU32::new(0),
-            first_server_error_ms: AtomicU64::new(0),
+            misses: AtomicU32::new(0),
+            first_miss_ms: AtomicU64::new(0),
             created: Instant::now(),
             retired: CancellationToken::new(),
         })
@@ -151,31 +151,33 @@ impl Replica {
     }
 
     /// Counts an answer that took `latency`; an answer that was not a
-    /// server error ends a run of them.
+    /// server error ends a run of misses.
     pub(crate) fn answered(&self, latency: Duration, server_error: bool) {
         self.served.fetch_add(1, Relaxed);
         self.latency.record(latency);
-        if !server_error && self.server_errors.load(Relaxed) != 0 {
-            self.server_errors.store(0, Relaxed);
+        if !server_error && self.misses.load(Relaxed) != 0 {
+            self.misses.store(0, Relaxed);
         }
     }
 
-    /// Counts a server error; true when it completes a run that ejects.
-    pub(crate) fn server_error(&self, ejection: &Ejection) -> bool {
+    /// Counts a miss: a server error, or a hedge race lost (its attempt
+    /// cancelled because another replica answered first). True when it
+    /// completes a run that ejects: a replica that only misses, a frozen
+    /// one whose every call is hedged elsewhere included, leaves.
+    pub(crate) fn missed(&self, ejection: &Ejection) -> bool {
         let now_ms = u64::try_from(self.created.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let run = self.server_errors.fetch_add(1, Relaxed) + 1;
+        let run = self.misses.fetch_add(1, Relaxed) + 1;
         if run == 1 {
-            self.first_server_error_ms.store(now_ms, Relaxed);
-        } else if now_ms.saturating_sub(self.first_server_error_ms.load(Relaxed))
-            > ejection.window.as_millis() as u64
+            self.first_miss_ms.store(now_ms, Relaxed);
+        } else if now_ms.saturating_sub(self.first_miss_ms.load(Relaxed)) > ejection.window.as_millis() as u64
         {
             // Too far apart to be one run: this one starts the next.
-            self.server_errors.store(1, Relaxed);
-            self.first_server_error_ms.store(now_ms, Relaxed);
+            self.misses.store(1, Relaxed);
+            self.first_miss_ms.store(now_ms, Relaxed);
             return false;
         }
         if run >= ejection.consecutive {
-            self.server_errors.store(0, Relaxed);
+            self.misses.store(0, Relaxed);
             return true;
         }
         false
@@ -207,24 +209,24 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_run_of_server_errors_within_the_window_ejects() {
+    async fn a_run_of_misses_within_the_window_ejects() {
         let replica = replica();
         let ejection = Ejection {
             consecutive: 3,
             window: Duration::from_secs(10),
         };
-        assert!(!replica.server_error(&ejection));
-        assert!(!replica.server_error(&ejection));
+        assert!(!replica.missed(&ejection));
+        assert!(!replica.missed(&ejection));
         replica.answered(Duration::from_millis(1), false);
-        assert!(!replica.server_error(&ejection), "a good answer ended the run");
-        assert!(!replica.server_error(&ejection));
-        assert!(replica.server_error(&ejection), "three in a row");
+        assert!(!replica.missed(&ejection), "a good answer ended the run");
+        assert!(!replica.missed(&ejection));
+        assert!(replica.missed(&ejection), "three in a row");
 
-        assert!(!replica.server_error(&ejection));
-        assert!(!replica.server_error(&ejection));
+        assert!(!replica.missed(&ejection));
+        assert!(!replica.missed(&ejection));
         tokio::time::advance(Duration::from_secs(11)).await;
         assert!(
-            !replica.server_error(&ejection),
+            !replica.missed(&ejection),
             "errors spread over more than the window are no run"
         );
     }

@@ -69,14 +69,15 @@ pub struct TryTimeout {
     pub min: Duration,
 }
 
-/// Outlier ejection by answers: a replica that answers `consecutive`
-/// server errors (INTERNAL, UNKNOWN, DATA_LOSS) in a row, each within
-/// `window` of the first, leaves rotation until probes bring it back, as
-/// Envoy's consecutive-5xx detector does. Unreachable replicas, timeouts
-/// and UNAVAILABLE answers leave at once, without counting.
+/// Outlier ejection by answers: a replica that misses `consecutive` calls
+/// in a row, each within `window` of the first, leaves rotation until
+/// probes bring it back, as Envoy's consecutive-5xx detector does. A miss
+/// is a server error (INTERNAL, UNKNOWN, DATA_LOSS) or a hedge race lost
+/// (another replica answered first). Unreachable replicas, timeouts and
+/// UNAVAILABLE answers leave at once, without counting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ejection {
-    /// Server errors in a row that eject.
+    /// Misses in a row that eject.
     pub consecutive: u32,
     /// How close together they must come.
     pub window: Duration,

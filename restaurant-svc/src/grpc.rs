@@ -4,6 +4,7 @@ use crate::{
     domain::{self, MenuItemChanges, NewMenuItem, NewRestaurant, PriceRequest, RestaurantFilter},
     store::RestaurantStore,
 };
+use dishpatch::call::CallContext;
 use dishpatch::proto::restaurant::v1::{self as pb, restaurant_service_server::RestaurantService};
 use std::collections::HashMap;
 use tonic::{Request, Response, Status};
@@ -26,8 +27,9 @@ impl RestaurantService for RestaurantApi {
         &self,
         request: Request<pb::CreateRestaurantRequest>,
     ) -> Result<Response<pb::Restaurant>, Status> {
+        let deadline = CallContext::of(&request).deadline();
         let restaurant = NewRestaurant::from_request(request.get_ref())?;
-        let created = self.store.insert_restaurant(None, &restaurant).await?;
+        let created = self.store.insert_restaurant(None, &restaurant, deadline).await?;
         tracing::info!(id = created.id, "restaurant created");
         Ok(Response::new(created))
     }
@@ -68,11 +70,12 @@ impl RestaurantService for RestaurantApi {
         &self,
         request: Request<pb::AddMenuItemRequest>,
     ) -> Result<Response<pb::MenuItem>, Status> {
+        let deadline = CallContext::of(&request).deadline();
         let request = request.get_ref();
         let item = NewMenuItem::from_request(request)?;
         let added = self
             .store
-            .insert_menu_item(None, &request.restaurant_id, &item)
+            .insert_menu_item(None, &request.restaurant_id, &item, deadline)
             .await?;
         tracing::info!(
             id = added.id,
@@ -86,11 +89,12 @@ impl RestaurantService for RestaurantApi {
         &self,
         request: Request<pb::UpdateMenuItemRequest>,
     ) -> Result<Response<pb::MenuItem>, Status> {
+        let deadline = CallContext::of(&request).deadline();
         let request = request.get_ref();
         let changes = MenuItemChanges::from_request(request)?;
         let updated = self
             .store
-            .update_menu_item(&request.restaurant_id, &request.menu_item_id, &changes)
+            .update_menu_item(&request.restaurant_id, &request.menu_item_id, &changes, deadline)
             .await?;
         tracing::info!(
             id = updated.id,

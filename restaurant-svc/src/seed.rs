@@ -176,7 +176,7 @@ pub(crate) async fn seed_if_empty(store: &RestaurantStore) -> Result<(), sqlx::E
         let restaurant_id = RESTAURANT.format(seed_id(index, None));
         store_only(
             store
-                .insert_restaurant(Some(restaurant_id.clone()), &restaurant)
+                .insert_restaurant(Some(restaurant_id.clone()), &restaurant, None)
                 .await,
         )?;
         for (item_index, &(name, description, price_cents, available)) in menu.iter().enumerate() {
@@ -187,7 +187,10 @@ pub(crate) async fn seed_if_empty(store: &RestaurantStore) -> Result<(), sqlx::E
                 available,
             };
             let item_id = MENU_ITEM.format(seed_id(index, Some(item_index)));
-            match store.insert_menu_item(Some(item_id), &restaurant_id, &item).await {
+            match store
+                .insert_menu_item(Some(item_id), &restaurant_id, &item, None)
+                .await
+            {
                 // Another replica seeding at the same moment added it first.
                 Err(ServiceError::AlreadyExists(_)) => {}
                 inserted => store_only(inserted)?,

@@ -8,6 +8,7 @@ use dishpatch::{
     store::{Store, placeholders_after},
     time,
 };
+use tokio::time::Instant;
 
 #[derive(Debug, sqlx::FromRow)]
 struct RestaurantRow {
@@ -77,10 +78,13 @@ impl RestaurantStore {
         Self { store }
     }
 
+    /// Inserts a restaurant (under `id`, or a new one) for a caller whose
+    /// deadline is `deadline`.
     pub(crate) async fn insert_restaurant(
         &self,
         id: Option<String>,
         restaurant: &NewRestaurant,
+        deadline: Option<Instant>,
     ) -> Result<pb::Restaurant, ServiceError> {
         let row = RestaurantRow {
             id: id.unwrap_or_else(|| RESTAURANT.generate()),
@@ -100,7 +104,7 @@ impl RestaurantStore {
         .bind(&row.address)
         .bind(row.rating)
         .bind(row.created_at);
-        let _turn = self.store.write_turn().await?;
+        let _turn = self.store.write_turn(deadline).await?;
         insert.execute(self.store.pool()).await?;
         Ok(row.into())
     }
@@ -192,11 +196,14 @@ impl RestaurantStore {
         ))
     }
 
+    /// Adds a menu item (under `id`, or a new one) for a caller whose
+    /// deadline is `deadline`.
     pub(crate) async fn insert_menu_item(
         &self,
         id: Option<String>,
         restaurant_id: &str,
         item: &NewMenuItem,
+        deadline: Option<Instant>,
     ) -> Result<pb::MenuItem, ServiceError> {
         let restaurant = self.restaurant(restaurant_id).await?;
         let now = time::now_micros();
@@ -220,7 +227,7 @@ impl RestaurantStore {
         .bind(row.price_cents)
         .bind(row.available)
         .bind(now);
-        let turn = self.store.write_turn().await?;
+        let turn = self.store.write_turn(deadline).await?;
         let inserted = insert.execute(self.store.pool()).await;
         drop(turn);
         match inserted {
@@ -238,6 +245,7 @@ impl RestaurantStore {
         restaurant_id: &str,
         item_id: &str,
         changes: &MenuItemChanges,
+        deadline: Option<Instant>,
     ) -> Result<pb::MenuItem, ServiceError> {
         let sql = format!(
             "UPDATE menu_items SET
@@ -257,7 +265,7 @@ impl RestaurantStore {
             .bind(changes.price_cents)
             .bind(changes.available.map(i64::from))
             .bind(time::now_micros());
-        let turn = self.store.write_turn().await?;
+        let turn = self.store.write_turn(deadline).await?;
         let updated = update.fetch_optional(self.store.pool()).await;
         drop(turn);
         match updated {

@@ -5,6 +5,11 @@
 //! SQLite runs in WAL mode, so several replicas (OS processes) of one
 //! service can share one file: readers never block, and writers take turns
 //! ([`WriteTurn`]), with a busy timeout behind that for any other writer.
+//!
+//! A write made for a caller takes the caller's deadline: it waits for its
+//! turn no longer than that, and it does not commit once that has passed
+//! ([`WriteError::DeadlinePassed`]), so nothing is stored after its caller
+//! was told it failed.
 
 mod write_turn;
 
@@ -12,6 +17,7 @@ pub use write_turn::WriteTurn;
 
 use sqlx::{Any, AnyPool, Executor, Transaction, any::AnyPoolOptions, migrate::Migrator};
 use std::{fmt::Write as _, path::PathBuf, sync::Arc, time::Duration};
+use tokio::time::Instant;
 use write_turn::SqliteWriters;
 
 /// How long a SQLite writer waits for its turn, and then for SQLite's lock,
@@ -66,6 +72,18 @@ pub enum OpenError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// Why a write was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The caller's deadline passed before the write could commit: nothing
+    /// was written.
+    #[error("the caller's deadline passed before the write; nothing was written")]
+    DeadlinePassed,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] sqlx::Error),
+}
+
 /// An open, migrated store.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -80,13 +98,18 @@ pub struct Store {
 #[derive(Debug)]
 pub struct WriteTransaction {
     transaction: Transaction<'static, Any>,
+    deadline: Option<Instant>,
     _turn: WriteTurn,
 }
 
 impl WriteTransaction {
-    /// Commits, then gives up the turn.
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.transaction.commit().await
+    /// Commits, then gives up the turn; rolls back instead if the caller's
+    /// deadline has passed.
+    pub async fn commit(self) -> Result<(), WriteError> {
+        if self.deadline.is_some_and(|deadline| deadline <= Instant::now()) {
+            return Err(WriteError::DeadlinePassed);
+        }
+        Ok(self.transaction.commit().await?)
     }
 }
 
@@ -185,30 +208,47 @@ impl Store {
             .await
     }
 
-    /// The turn to write, for a single write statement: held until dropped
-    /// on SQLite, nothing to wait for on PostgreSQL.
-    pub async fn write_turn(&self) -> Result<WriteTurn, sqlx::Error> {
-        match &self.writers {
-            Some(writers) => writers
-                .turn_within(SQLITE_BUSY_TIMEOUT)
-                .await
-                .map_err(sqlx::Error::Io),
+    /// The turn to write, for a single write statement made for a caller
+    /// whose deadline is `deadline`: held until dropped on SQLite, nothing
+    /// to wait for on PostgreSQL. It is not waited for past the deadline,
+    /// nor given once that has passed.
+    pub async fn write_turn(&self, deadline: Option<Instant>) -> Result<WriteTurn, WriteError> {
+        let passed = || deadline.is_some_and(|deadline| deadline <= Instant::now());
+        if passed() {
+            return Err(WriteError::DeadlinePassed);
+        }
+        let turn = match &self.writers {
+            Some(writers) => {
+                let patience = deadline.map_or(SQLITE_BUSY_TIMEOUT, |deadline| {
+                    SQLITE_BUSY_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()))
+                });
+                writers.turn_within(patience).await
+            }
             None => Ok(WriteTurn::none()),
+        };
+        match turn {
+            Ok(turn) if !passed() => Ok(turn),
+            Ok(_) => Err(WriteError::DeadlinePassed),
+            Err(_) if passed() => Err(WriteError::DeadlinePassed),
+            Err(error) => Err(sqlx::Error::Io(error).into()),
         }
     }
 
-    /// Begins a transaction that writes. On SQLite it waits for the turn
-    /// and begins IMMEDIATE, taking the write lock at once: a transaction
-    /// that read first and wrote later could fail instead of waiting, should
-    /// a writer outside the turns write in between.
-    pub async fn begin_write(&self) -> Result<WriteTransaction, sqlx::Error> {
-        let turn = self.write_turn().await?;
+    /// Begins a transaction that writes for a caller whose deadline is
+    /// `deadline` (see [`Store::write_turn`] and [`WriteTransaction::commit`]).
+    /// On SQLite it waits for the turn and begins IMMEDIATE, taking the
+    /// write lock at once: a transaction that read first and wrote later
+    /// could fail instead of waiting, should a writer outside the turns
+    /// write in between.
+    pub async fn begin_write(&self, deadline: Option<Instant>) -> Result<WriteTransaction, WriteError> {
+        let turn = self.write_turn(deadline).await?;
         let transaction = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
         Ok(WriteTransaction {
             transaction,
+            deadline,
             _turn: turn,
         })
     }

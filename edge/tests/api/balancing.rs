@@ -1,11 +1,9 @@
 //! How requests spread over replicas.
 
-use super::{Fleet, FleetOptions, served_by};
+use super::{A_RESTAURANT, Fleet, FleetOptions, served_by};
 use dishpatch_pool::Strategy;
 use std::{collections::HashMap, time::Duration};
 use test_support::eventually;
-
-const A_RESTAURANT: &str = "/api/restaurants/rst_000000000000700080005eed00010000";
 
 async fn spread(fleet: &Fleet, requests: usize) -> HashMap<String, usize> {
     let mut counts = HashMap::new();

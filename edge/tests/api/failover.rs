@@ -1,6 +1,6 @@
 //! Replicas die and come back; clients barely notice.
 
-use super::{Fleet, PROBE_INTERVAL, served_by};
+use super::{A_RESTAURANT, Fleet, PROBE_INTERVAL, served_by};
 use reqwest::Method;
 use serde_json::Value;
 use std::{
@@ -11,8 +11,6 @@ use std::{
     time::{Duration, Instant},
 };
 use test_support::eventually;
-
-const A_RESTAURANT: &str = "/api/restaurants/rst_000000000000700080005eed00010000";
 
 #[tokio::test]
 async fn killing_a_replica_is_invisible_to_a_reading_client() {

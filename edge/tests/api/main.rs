@@ -5,6 +5,7 @@
 mod balancing;
 mod errors;
 mod failover;
+mod frozen;
 mod routes;
 
 use dishpatch_pool::Strategy;
@@ -17,6 +18,8 @@ use test_support::{
 use tokio_util::sync::CancellationToken;
 
 const PROBE_INTERVAL: Duration = Duration::from_millis(100);
+/// A seeded restaurant.
+const A_RESTAURANT: &str = "/api/restaurants/rst_000000000000700080005eed00010000";
 
 /// Replicas of the three services and an edge in front of them.
 struct Fleet {

@@ -1,6 +1,7 @@
 //! order-svc's integration tests: the three services as real servers on
 //! 127.0.0.1:0 over real stores, and the real binary where signals matter.
 
+mod deadlines;
 mod group_commit;
 mod grpcurl;
 mod idempotency;

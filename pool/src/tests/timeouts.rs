@@ -173,3 +173,36 @@ async fn a_slow_read_is_hedged_and_the_loser_cancelled() {
         started.elapsed()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_replica_that_loses_every_hedge_race_is_ejected() {
+    let net = TestNet::default();
+    let (a, b) = (net.replica("a:1"), net.replica("b:1"));
+    let hedging = PoolSettings {
+        hedge_reads: true,
+        ..settings()
+    };
+    let pool = net.running_pool(&["a:1", "b:1"], hedging).await;
+    for replica in [&a, &b] {
+        replica.behave(Behaviour::Slow(Duration::from_millis(10)));
+    }
+    for _ in 0..40 {
+        call(&pool, CallKind::Read, DEADLINE).await.unwrap();
+    }
+    // Frozen for calls: every read sent to it is answered by a hedge.
+    a.behave(Behaviour::Hang);
+    for _ in 0..10 {
+        let started = Instant::now();
+        assert_eq!(call(&pool, CallKind::Read, DEADLINE).await.unwrap(), "b:1");
+        assert!(
+            started.elapsed() < Duration::from_millis(25),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(
+        out_of_rotation(&pool, "a:1"),
+        Some(OutOfRotation::Ejected),
+        "five races lost in a row"
+    );
+}

@@ -1,0 +1,74 @@
+//! An order is stored only while its caller waits for it: never after the
+//! caller was told it failed.
+
+use super::{Neighbours, place};
+use dishpatch::{proto::order::v1 as pb, store::Store, wire};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use test_support::Backend;
+use tonic::Code;
+
+/// The orders of `customer`.
+async fn orders_of(
+    orders: &mut pb::order_service_client::OrderServiceClient<tonic::transport::Channel>,
+    customer: &str,
+) -> Vec<pb::Order> {
+    let request = pb::ListOrdersRequest {
+        customer: customer.into(),
+        ..Default::default()
+    };
+    orders.list_orders(request).await.unwrap().into_inner().orders
+}
+
+#[tokio::test]
+async fn an_order_whose_caller_gave_up_waiting_for_the_write_turn_is_not_stored() {
+    let mut neighbours = Neighbours::start(Backend::Sqlite).await;
+    let (restaurant_id, items) = neighbours.menu().await;
+    let (_order_svc, mut orders) = neighbours.order_replica().await;
+
+    // Another writer of the same SQLite file (as another replica would be)
+    // holds the write turn.
+    let other_writer = Store::open(neighbours.order_store.url(), &order_svc::MIGRATIONS)
+        .await
+        .unwrap();
+    let held = other_writer.write_turn(None).await.unwrap();
+    let mut request = tonic::Request::new(place(&restaurant_id, &items, "impatient", 1));
+    request.set_timeout(Duration::from_millis(300));
+    let refused = orders.place_order(request).await.unwrap_err();
+    assert!(
+        matches!(refused.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{refused:?}"
+    );
+
+    drop(held);
+    // Long enough for a writer that kept the order to store it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        orders_of(&mut orders, "impatient").await.is_empty(),
+        "the caller was told it failed: it is not stored"
+    );
+    let placed = orders
+        .place_order(place(&restaurant_id, &items, "patient", 1))
+        .await
+        .unwrap();
+    assert_eq!(placed.into_inner().customer, "patient", "the writer goes on");
+}
+
+#[tokio::test]
+async fn a_call_read_after_its_absolute_deadline_stores_nothing() {
+    let mut neighbours = Neighbours::start(Backend::Sqlite).await;
+    let (restaurant_id, items) = neighbours.menu().await;
+    let (_order_svc, mut orders) = neighbours.order_replica().await;
+
+    // As a replica that was stopped (SIGSTOP) reads a call queued before:
+    // its relative timeout looks fresh, its absolute deadline has passed.
+    let mut request = tonic::Request::new(place(&restaurant_id, &items, "stale", 1));
+    request.set_timeout(Duration::from_secs(5));
+    let a_second_ago = SystemTime::now() - Duration::from_secs(1);
+    let micros = a_second_ago.duration_since(UNIX_EPOCH).unwrap().as_micros();
+    request
+        .metadata_mut()
+        .insert(wire::DEADLINE, micros.to_string().parse().unwrap());
+    let refused = orders.place_order(request).await.unwrap_err();
+    assert_eq!(refused.code(), Code::DeadlineExceeded, "{refused:?}");
+    assert!(orders_of(&mut orders, "stale").await.is_empty());
+}
