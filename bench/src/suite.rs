@@ -25,6 +25,7 @@
 
 use crate::{idle::IdleConnections, load::LoadShape, report::Report, scenario::Scenario, target::Target};
 use serde::Serialize;
+use stack::{Layout, Part, Plan, Process};
 use std::{fmt::Write, net::SocketAddr, path::Path, process::Stdio, time::Duration};
 use tokio::process::Child;
 
@@ -37,6 +38,13 @@ struct Started {
 }
 
 impl Started {
+    /// `stack serve` running `process` of the plan.
+    async fn serve(name: &str, stack: &Path, process: &Process) -> Result<Self, String> {
+        let mut args = vec!["serve", process.part.name()];
+        args.extend(process.args.iter().map(|arg| arg.to_str().unwrap_or_default()));
+        Self::new(name, stack, &args).await
+    }
+
     async fn new(name: &str, program: &Path, args: &[&str]) -> Result<Self, String> {
         let program = program.to_str().ok_or("program paths are UTF-8")?;
         let (child, addr) =
@@ -151,244 +159,35 @@ pub struct SuiteReport {
 /// ratios, each of which is the edge's throughput over another's.
 const EDGE: usize = 3;
 
+/// Any free port on loopback.
+const ANY_PORT: &str = "127.0.0.1:0";
+
 /// Runs the suite; `stack` and `bench` are the release binaries to start.
 pub async fn run(stack: &Path, bench: &Path, settings: &SuiteSettings) -> Result<SuiteReport, String> {
     if settings.idle_connections > 0 {
         // The edge inherits the limit; a few hundred spare for everything else.
         crate::idle::raise_fd_limit(settings.idle_connections as u64 + 512)?;
     }
-    let shape = &settings.shape;
     let data = std::env::temp_dir().join(format!("dishpatch-suite-{}", std::process::id()));
     std::fs::create_dir_all(&data).map_err(|error| format!("creating {}: {error}", data.display()))?;
-    let store = |name: &str| format!("sqlite://{}/{name}.db", data.display());
-    let any = "127.0.0.1:0";
-
-    let mut started = Vec::new();
-    // The services nothing else is needed to start, two replicas each.
-    for (service, data) in [("restaurant-svc", "restaurant"), ("notify-svc", "notify")] {
-        let database_url = store(data);
-        for replica in 1..=2 {
-            let args = ["serve", service, "--listen", any, "--database-url", &database_url];
-            started.push(Started::new(&format!("{service}#{replica}"), stack, &args).await?);
-        }
-    }
-    let addr = |started: &[Started], name: &str| {
-        started
-            .iter()
-            .find(|s| s.name == name)
-            .map(|s| s.addr.to_string())
-            .expect("started")
+    let fleet = Fleet::start(stack, bench, &data).await?;
+    let catalog = wait_for_catalog(&fleet.edge_two).await?;
+    let mut suite = Suite {
+        fleet,
+        catalog,
+        shape: settings.shape.clone(),
+        rounds: settings.rounds.max(1),
+        measurements: Vec::new(),
     };
-    let (r1, r2, n1, n2) = (
-        addr(&started, "restaurant-svc#1"),
-        addr(&started, "restaurant-svc#2"),
-        addr(&started, "notify-svc#1"),
-        addr(&started, "notify-svc#2"),
-    );
-    let (restaurants, notifications, order_store) =
-        (format!("{r1},{r2}"), format!("{n1},{n2}"), store("order"));
-    for name in ["order-svc#1", "order-svc#2"] {
-        let args = [
-            "serve",
-            "order-svc",
-            "--listen",
-            any,
-            "--database-url",
-            &order_store,
-            "--restaurant-addr",
-            &restaurants,
-            "--notify-addr",
-            &notifications,
-        ];
-        started.push(Started::new(name, stack, &args).await?);
-    }
-    let (o1, o2) = (addr(&started, "order-svc#1"), addr(&started, "order-svc#2"));
-    let orders = format!("{o1},{o2}");
-    let edge_one = [
-        "serve",
-        "edge",
-        "--listen",
-        any,
-        "--restaurant-replicas",
-        &r1,
-        "--order-replicas",
-        &o1,
-        "--notify-replicas",
-        &n1,
-    ];
-    started.push(Started::new("edge (1 replica each)", stack, &edge_one).await?);
-    let edge_two = [
-        "serve",
-        "edge",
-        "--listen",
-        any,
-        "--restaurant-replicas",
-        &restaurants,
-        "--order-replicas",
-        &orders,
-        "--notify-replicas",
-        &notifications,
-    ];
-    started.push(Started::new("edge (2 replicas each)", stack, &edge_two).await?);
-    started.push(Started::new("ceiling", bench, &["serve", "ceiling", "--listen", any]).await?);
-    started.push(
-        Started::new(
-            "passthrough",
-            bench,
-            &["serve", "passthrough", "--listen", any, "--restaurant", &r1],
-        )
-        .await?,
-    );
-
-    let http = |name: &str| -> Target {
-        format!("http://{}", addr(&started, name))
-            .parse()
-            .expect("an address")
-    };
-    let edge_one = http("edge (1 replica each)");
-    let edge_two = http("edge (2 replicas each)");
-    let direct: Target = format!("grpc://{r1}").parse().expect("an address");
-    let catalog = wait_for_catalog(&edge_two).await?;
-    let rounds = settings.rounds.max(1);
-    let measure = |target: &Target, scenario, shape: &LoadShape| {
-        let (target, catalog, shape) = (target.clone(), catalog.clone(), shape.clone());
-        async move {
-            eprintln!("measuring {target}: {scenario:?} …");
-            crate::load::run(&target, scenario, catalog, &shape).await
-        }
-    };
-    // Each of `compared` once a round, interleaved; their runs by round.
-    let interleaved = |compared: Vec<(Target, Scenario, LoadShape)>| async move {
-        let mut runs: Vec<Vec<Report>> = compared.iter().map(|_| Vec::new()).collect();
-        for _ in 0..rounds {
-            for ((target, scenario, shape), runs) in compared.iter().zip(&mut runs) {
-                runs.push(measure(target, *scenario, shape).await?);
-            }
-        }
-        Ok::<_, String>(runs)
-    };
-    let median_of = |what: &str, runs: Vec<Report>, by: fn(&Report) -> f64| Measurement {
-        what: what.to_owned(),
-        runs: runs.len(),
-        report: median_run(runs, by),
-    };
-    let throughput: fn(&Report) -> f64 = |report| report.requests_per_second;
-
-    // The ratios' four; the edge last (EDGE).
-    let compared = [
-        ("1. ceiling", http("ceiling")),
-        ("2. passthrough", http("passthrough")),
-        ("3. gRPC to restaurant-svc", direct.clone()),
-        ("4. edge, 1 replica", edge_one.clone()),
-    ];
-    let runs = interleaved(
-        compared
-            .iter()
-            .map(|(_, target)| (target.clone(), Scenario::Read, shape.clone()))
-            .collect(),
-    )
-    .await?;
-    let ratio = |name: &str, of: usize| {
-        let per_round: Vec<f64> = (0..rounds)
-            .map(|round| runs[EDGE][round].requests_per_second / runs[of][round].requests_per_second)
-            .collect();
-        Ratio {
-            name: name.to_owned(),
-            spread: Spread::of(&per_round),
-        }
-    };
-    let ratios = vec![
-        ratio("edge read / ceiling (4/1)", 0),
-        ratio("edge read / passthrough (4/2)", 1),
-        ratio("edge read / direct gRPC (4/3)", 2),
-    ];
-    let mut measurements: Vec<Measurement> = compared
-        .iter()
-        .zip(runs)
-        .map(|((what, _), runs)| median_of(what, runs, throughput))
-        .collect();
-    let edge_peak = measurements[EDGE].report.requests_per_second;
-
-    let once = [
-        ("4. edge, 1 replica", &edge_one, Scenario::List),
-        ("4. edge, 2 replicas", &edge_two, Scenario::Read),
-        ("4. edge, 2 replicas", &edge_two, Scenario::List),
-    ];
-    for (what, target, scenario) in once {
-        measurements.push(median_of(
-            what,
-            vec![measure(target, scenario, shape).await?],
-            throughput,
-        ));
-    }
-    let orders = interleaved(vec![(edge_two.clone(), Scenario::Order, shape.clone())])
-        .await?
-        .pop()
-        .expect("one");
-    measurements.push(median_of("5. edge, 2 replicas", orders, throughput));
-    let mixed = measure(&edge_two, Scenario::Mixed, shape).await?;
-    measurements.push(median_of("5. edge, 2 replicas", vec![mixed], throughput));
-
-    // The same open-loop rate, half the edge's peak, through the edge and
-    // straight at the replica behind it.
-    let open = LoadShape {
-        rate: Some((edge_peak / 2.0).round()),
-        ..shape.clone()
-    };
-    let mut pair = interleaved(vec![
-        (edge_one.clone(), Scenario::Read, open.clone()),
-        (direct.clone(), Scenario::Read, open.clone()),
-    ])
-    .await?;
-    let (straight, through_edge) = (pair.pop().expect("two"), pair.pop().expect("two"));
-    let added = |quantile: fn(&Report) -> f64| {
-        let per_round: Vec<f64> = through_edge
-            .iter()
-            .zip(&straight)
-            .map(|(edge, direct)| quantile(edge) - quantile(direct))
-            .collect();
-        Spread::of(&per_round)
-    };
-    let p99: fn(&Report) -> f64 = |report| report.latency_ms.p99;
-    let added_latency = AddedLatency {
-        rate: open.rate.unwrap_or_default(),
-        p50_ms: added(|report| report.latency_ms.p50),
-        p99_ms: added(p99),
-    };
-    measurements.extend([
-        median_of("6. open loop, edge 1 replica", through_edge, p99),
-        median_of("6. open loop, gRPC to restaurant-svc", straight, p99),
-    ]);
-
-    let peak_rss_mib = started
-        .iter()
-        .filter_map(|s| Some((s.name.clone(), s.peak_rss_mib()?)))
-        .collect();
-    let idle = if settings.idle_connections > 0 {
-        eprintln!(
-            "holding {} idle connections at the edge …",
-            settings.idle_connections
-        );
-        let edge = started
-            .iter()
-            .find(|s| s.name == "edge (1 replica each)")
-            .expect("started");
-        let rss_before_mib = edge.rss_mib().ok_or("the edge's memory is unreadable")?;
-        let restaurant_id = &catalog.restaurants[0].0;
-        let held = IdleConnections::open(&edge_one, restaurant_id, settings.idle_connections).await?;
-        // Let the edge settle what it allocated while answering.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let rss_holding_mib = edge.rss_mib().ok_or("the edge's memory is unreadable")?;
-        drop(held);
-        Some(IdleMemory {
-            connections: settings.idle_connections,
-            rss_before_mib,
-            rss_holding_mib,
-        })
-    } else {
-        None
-    };
-    drop(started);
+    let ratios = suite.compare_read_paths().await?;
+    let edge_peak = suite.measurements[EDGE].report.requests_per_second;
+    suite.measure_edges().await?;
+    suite.measure_orders().await?;
+    let added_latency = suite.measure_added_latency(edge_peak).await?;
+    let peak_rss_mib = suite.fleet.peak_rss_mib();
+    let idle = suite.measure_idle_memory(settings.idle_connections).await?;
+    let measurements = suite.measurements;
+    drop(suite.fleet);
     std::fs::remove_dir_all(&data).ok();
     Ok(SuiteReport {
         measurements,
@@ -397,6 +196,262 @@ pub async fn run(stack: &Path, bench: &Path, settings: &SuiteSettings) -> Result
         idle,
         peak_rss_mib,
     })
+}
+
+/// Everything the suite measures, started: the stack's plan (two replicas
+/// of each service, sharing SQLite files, and an edge in front of all of
+/// them), a second edge in front of one replica of each, and the two
+/// reference servers.
+struct Fleet {
+    started: Vec<Started>,
+    edge_one: Target,
+    edge_two: Target,
+    ceiling: Target,
+    passthrough: Target,
+    direct: Target,
+}
+
+impl Fleet {
+    async fn start(stack: &Path, bench: &Path, data: &Path) -> Result<Self, String> {
+        let layout = Layout {
+            replicas: 2,
+            edge_listen: ANY_PORT.parse().expect("an address"),
+            service_port: 0,
+            data_dir: data.to_owned(),
+            extra_args: Vec::new(),
+        };
+        let plan = Plan::new(&layout)?;
+        let mut started = Vec::new();
+        for process in &plan.processes {
+            let name = match process.part {
+                Part::Edge => "edge (2 replicas each)".to_owned(),
+                _ => process.name.clone(),
+            };
+            started.push(Started::serve(&name, stack, process).await?);
+        }
+        let edge_one = plan.edge(layout.edge_listen, 1, &layout);
+        started.push(Started::serve("edge (1 replica each)", stack, &edge_one).await?);
+        let first_restaurant = plan
+            .replicas(Part::RestaurantSvc)
+            .next()
+            .expect("a restaurant-svc replica")
+            .addr
+            .to_string();
+        started.push(Started::new("ceiling", bench, &["serve", "ceiling", "--listen", ANY_PORT]).await?);
+        let passthrough = [
+            "serve",
+            "passthrough",
+            "--listen",
+            ANY_PORT,
+            "--restaurant",
+            &first_restaurant,
+        ];
+        started.push(Started::new("passthrough", bench, &passthrough).await?);
+
+        let http = |name: &str| -> Result<Target, String> {
+            let started = started
+                .iter()
+                .find(|started| started.name == name)
+                .ok_or_else(|| format!("{name} was not started"))?;
+            format!("http://{}", started.addr).parse()
+        };
+        Ok(Self {
+            edge_one: http("edge (1 replica each)")?,
+            edge_two: http("edge (2 replicas each)")?,
+            ceiling: http("ceiling")?,
+            passthrough: http("passthrough")?,
+            direct: format!("grpc://{first_restaurant}").parse()?,
+            started,
+        })
+    }
+
+    /// Every process's peak resident set so far, MiB.
+    fn peak_rss_mib(&self) -> Vec<(String, f64)> {
+        self.started
+            .iter()
+            .filter_map(|started| Some((started.name.clone(), started.peak_rss_mib()?)))
+            .collect()
+    }
+}
+
+/// The suite's running state: what it measures with, and what it measured.
+struct Suite {
+    fleet: Fleet,
+    catalog: crate::scenario::Catalog,
+    shape: LoadShape,
+    rounds: usize,
+    measurements: Vec<Measurement>,
+}
+
+impl Suite {
+    /// One run of `scenario` at `target`.
+    async fn measure(
+        &self,
+        target: &Target,
+        scenario: Scenario,
+        shape: &LoadShape,
+    ) -> Result<Report, String> {
+        eprintln!("measuring {target}: {scenario:?} …");
+        crate::load::run(target, scenario, self.catalog.clone(), shape).await
+    }
+
+    /// Each of `compared` once a round, interleaved; their runs by round.
+    async fn interleaved(
+        &self,
+        compared: &[(&Target, Scenario, &LoadShape)],
+    ) -> Result<Vec<Vec<Report>>, String> {
+        let mut runs: Vec<Vec<Report>> = compared.iter().map(|_| Vec::new()).collect();
+        for _ in 0..self.rounds {
+            for ((target, scenario, shape), runs) in compared.iter().zip(&mut runs) {
+                runs.push(self.measure(target, *scenario, shape).await?);
+            }
+        }
+        Ok(runs)
+    }
+
+    fn record(&mut self, what: &str, runs: Vec<Report>, by: fn(&Report) -> f64) {
+        self.measurements.push(Measurement {
+            what: what.to_owned(),
+            runs: runs.len(),
+            report: median_run(runs, by),
+        });
+    }
+
+    /// 1–4: `read` at the ceiling, the passthrough, restaurant-svc and the
+    /// edge with one replica, interleaved; the edge's throughput over each
+    /// other's, round by round.
+    async fn compare_read_paths(&mut self) -> Result<Vec<Ratio>, String> {
+        let fleet = &self.fleet;
+        // The edge last (EDGE).
+        let compared = [
+            ("1. ceiling", &fleet.ceiling),
+            ("2. passthrough", &fleet.passthrough),
+            ("3. gRPC to restaurant-svc", &fleet.direct),
+            ("4. edge, 1 replica", &fleet.edge_one),
+        ];
+        let shape = self.shape.clone();
+        let runs = self
+            .interleaved(
+                &compared
+                    .iter()
+                    .map(|(_, target)| (*target, Scenario::Read, &shape))
+                    .collect::<Vec<_>>(),
+            )
+            .await?;
+        let ratio = |name: &str, of: usize| {
+            let per_round: Vec<f64> = (0..self.rounds)
+                .map(|round| runs[EDGE][round].requests_per_second / runs[of][round].requests_per_second)
+                .collect();
+            Ratio {
+                name: name.to_owned(),
+                spread: Spread::of(&per_round),
+            }
+        };
+        let ratios = vec![
+            ratio("edge read / ceiling (4/1)", 0),
+            ratio("edge read / passthrough (4/2)", 1),
+            ratio("edge read / direct gRPC (4/3)", 2),
+        ];
+        let names: Vec<&str> = compared.iter().map(|(name, _)| *name).collect();
+        for (what, runs) in names.into_iter().zip(runs) {
+            self.record(what, runs, throughput);
+        }
+        Ok(ratios)
+    }
+
+    /// 4: `list` through the edge with one replica; `read` and `list` with
+    /// two.
+    async fn measure_edges(&mut self) -> Result<(), String> {
+        let (one, two) = (self.fleet.edge_one.clone(), self.fleet.edge_two.clone());
+        for (what, target, scenario) in [
+            ("4. edge, 1 replica", &one, Scenario::List),
+            ("4. edge, 2 replicas", &two, Scenario::Read),
+            ("4. edge, 2 replicas", &two, Scenario::List),
+        ] {
+            let run = self.measure(target, scenario, &self.shape).await?;
+            self.record(what, vec![run], throughput);
+        }
+        Ok(())
+    }
+
+    /// 5: `order` through the edge with two replicas of everything, in
+    /// rounds back to back; then `mixed`.
+    async fn measure_orders(&mut self) -> Result<(), String> {
+        let two = self.fleet.edge_two.clone();
+        let orders = self
+            .interleaved(&[(&two, Scenario::Order, &self.shape)])
+            .await?
+            .pop()
+            .expect("one");
+        self.record("5. edge, 2 replicas", orders, throughput);
+        let mixed = self.measure(&two, Scenario::Mixed, &self.shape).await?;
+        self.record("5. edge, 2 replicas", vec![mixed], throughput);
+        Ok(())
+    }
+
+    /// 6: `read` in an open loop at half the edge's peak, through the edge
+    /// and straight at the replica behind it, interleaved; the difference
+    /// in latency, round by round.
+    async fn measure_added_latency(&mut self, edge_peak: f64) -> Result<AddedLatency, String> {
+        let open = LoadShape {
+            rate: Some((edge_peak / 2.0).round()),
+            ..self.shape.clone()
+        };
+        let (edge, direct) = (self.fleet.edge_one.clone(), self.fleet.direct.clone());
+        let mut pair = self
+            .interleaved(&[(&edge, Scenario::Read, &open), (&direct, Scenario::Read, &open)])
+            .await?;
+        let (straight, through_edge) = (pair.pop().expect("two"), pair.pop().expect("two"));
+        let added = |quantile: fn(&Report) -> f64| {
+            let per_round: Vec<f64> = through_edge
+                .iter()
+                .zip(&straight)
+                .map(|(edge, direct)| quantile(edge) - quantile(direct))
+                .collect();
+            Spread::of(&per_round)
+        };
+        let p99: fn(&Report) -> f64 = |report| report.latency_ms.p99;
+        let added_latency = AddedLatency {
+            rate: open.rate.unwrap_or_default(),
+            p50_ms: added(|report| report.latency_ms.p50),
+            p99_ms: added(p99),
+        };
+        self.record("6. open loop, edge 1 replica", through_edge, p99);
+        self.record("6. open loop, gRPC to restaurant-svc", straight, p99);
+        Ok(added_latency)
+    }
+
+    /// 7: the edge's memory holding `connections` idle keep-alive
+    /// connections (none: skipped).
+    async fn measure_idle_memory(&self, connections: usize) -> Result<Option<IdleMemory>, String> {
+        if connections == 0 {
+            return Ok(None);
+        }
+        eprintln!("holding {connections} idle connections at the edge …");
+        let edge = self
+            .fleet
+            .started
+            .iter()
+            .find(|started| started.name == "edge (1 replica each)")
+            .expect("started");
+        let rss_before_mib = edge.rss_mib().ok_or("the edge's memory is unreadable")?;
+        let restaurant_id = &self.catalog.restaurants[0].0;
+        let held = IdleConnections::open(&self.fleet.edge_one, restaurant_id, connections).await?;
+        // Let the edge settle what it allocated while answering.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let rss_holding_mib = edge.rss_mib().ok_or("the edge's memory is unreadable")?;
+        drop(held);
+        Ok(Some(IdleMemory {
+            connections,
+            rss_before_mib,
+            rss_holding_mib,
+        }))
+    }
+}
+
+/// A report's throughput, by which measurements pick their median run.
+fn throughput(report: &Report) -> f64 {
+    report.requests_per_second
 }
 
 fn median(values: &[f64]) -> f64 {

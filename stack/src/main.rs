@@ -5,10 +5,10 @@
 //! Every process is this same binary run as `stack serve <part> …`, so one
 //! build holds everything and nothing depends on other binaries being built.
 
-mod plan;
 mod supervisor;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+use stack::{Layout, Part, Plan};
 use std::{ffi::OsString, net::SocketAddr, path::PathBuf};
 
 /// Starts the dishpatch stack: the edge and replicas of every service, each
@@ -37,26 +37,6 @@ enum Command {
     },
 }
 
-/// A part of the stack.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Part {
-    Edge,
-    RestaurantSvc,
-    OrderSvc,
-    NotifySvc,
-}
-
-impl Part {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Edge => "edge",
-            Self::RestaurantSvc => "restaurant-svc",
-            Self::OrderSvc => "order-svc",
-            Self::NotifySvc => "notify-svc",
-        }
-    }
-}
-
 /// How to lay out the stack.
 #[derive(Debug, Clone, clap::Args)]
 struct RunArgs {
@@ -80,6 +60,21 @@ struct RunArgs {
     data_dir: PathBuf,
 }
 
+impl RunArgs {
+    fn layout(&self) -> Layout {
+        Layout {
+            replicas: self.replicas,
+            edge_listen: self.listen,
+            service_port: self.service_port,
+            data_dir: self.data_dir.clone(),
+            // The edge stops first, so replicas need not drain long.
+            extra_args: Part::SERVICES
+                .map(|part| (part, vec!["--drain".to_owned(), "1s".to_owned()]))
+                .to_vec(),
+        }
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new()?;
@@ -98,6 +93,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             })
         }
-        None => runtime.block_on(supervisor::run_stack(plan::Plan::new(&cli.run)?)),
+        None => runtime.block_on(supervisor::run_stack(Plan::new(&cli.run.layout())?)),
     }
 }

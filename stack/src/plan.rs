@@ -1,102 +1,187 @@
-//! Which processes the stack runs, on which ports, with which flags.
+//! The topology of a dishpatch stack, written once: which processes it
+//! runs, on which ports, with which flags. The launcher runs a [`Plan`];
+//! the benchmark suite and the test harness start theirs from it too.
 
-use crate::{Part, RunArgs};
 use std::{
     collections::HashSet,
     ffi::OsString,
     net::{Ipv4Addr, SocketAddr, TcpListener},
+    path::PathBuf,
 };
+
+/// A part of the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Part {
+    /// The HTTP edge.
+    Edge,
+    /// restaurant-svc.
+    RestaurantSvc,
+    /// order-svc.
+    OrderSvc,
+    /// notify-svc.
+    NotifySvc,
+}
+
+impl Part {
+    /// The services, in the order they start: each after those it calls.
+    pub const SERVICES: [Part; 3] = [Part::RestaurantSvc, Part::NotifySvc, Part::OrderSvc];
+
+    /// Its name: the binary's, and the launcher's `serve` argument.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Edge => "edge",
+            Self::RestaurantSvc => "restaurant-svc",
+            Self::OrderSvc => "order-svc",
+            Self::NotifySvc => "notify-svc",
+        }
+    }
+}
 
 /// One process of the stack.
 #[derive(Debug, Clone)]
-pub(crate) struct Process {
+pub struct Process {
     /// `restaurant-svc#1`, `edge`, …
-    pub(crate) name: String,
-    pub(crate) part: Part,
+    pub name: String,
+    /// What it runs.
+    pub part: Part,
     /// Where it listens.
-    pub(crate) addr: SocketAddr,
-    /// The flags after `stack serve <part>`.
-    pub(crate) args: Vec<OsString>,
+    pub addr: SocketAddr,
+    /// Its flags (`stack serve <part> <args>`, or the part's own binary).
+    pub args: Vec<OsString>,
 }
 
-/// The whole stack: service replicas first, the edge last.
-#[derive(Debug)]
-pub(crate) struct Plan {
-    pub(crate) processes: Vec<Process>,
+/// How to lay out a stack.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Replicas of each service.
+    pub replicas: u16,
+    /// Where the edge listens.
+    pub edge_listen: SocketAddr,
+    /// Port of the first restaurant-svc replica; order-svc and notify-svc
+    /// take the next two, and further replicas the next free ports after
+    /// them. 0 gives every replica any free port.
+    pub service_port: u16,
+    /// Folder of the services' SQLite files.
+    pub data_dir: PathBuf,
+    /// Flags added to every process of a part (tests shorten probe
+    /// intervals and drains).
+    pub extra_args: Vec<(Part, Vec<String>)>,
+}
+
+/// The whole stack: the services' replicas in the order they start, the
+/// edge last.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Every process.
+    pub processes: Vec<Process>,
 }
 
 impl Plan {
-    pub(crate) fn new(run: &RunArgs) -> Result<Self, String> {
-        let mut ports = Ports::new(run.service_port);
-        let services = [Part::RestaurantSvc, Part::OrderSvc, Part::NotifySvc];
-        // First replicas on the well-known ports, then the rest.
-        let mut addrs: Vec<Vec<SocketAddr>> = services
-            .iter()
-            .map(|_| ports.first().map(|addr| vec![addr]))
-            .collect::<Result<_, _>>()?;
-        for replicas in &mut addrs {
-            for _ in 1..run.replicas {
+    /// Lays out a stack: ports, stores and the flags that connect them.
+    pub fn new(layout: &Layout) -> Result<Self, String> {
+        let mut ports = Ports::new(layout.service_port);
+        // The first replicas of restaurant-svc, order-svc and notify-svc on
+        // the well-known ports 50051, 50052 and 50053, then the rest.
+        let well_known = [Part::RestaurantSvc, Part::OrderSvc, Part::NotifySvc];
+        let mut addrs: Vec<(Part, Vec<SocketAddr>)> = Vec::new();
+        for part in well_known {
+            addrs.push((part, vec![ports.first()?]));
+        }
+        for (_, replicas) in &mut addrs {
+            for _ in 1..layout.replicas {
                 replicas.push(ports.next_free()?);
             }
         }
-        let [restaurants, orders, notifications] = [&addrs[0], &addrs[1], &addrs[2]];
-        let list = |addrs: &[SocketAddr]| {
-            addrs
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
+        let addrs_of = |part: Part| -> &[SocketAddr] {
+            &addrs.iter().find(|(of, _)| *of == part).expect("every service").1
         };
-        let store = |service: &str| format!("sqlite://{}/{service}.db", run.data_dir.display());
-
         let mut processes = Vec::new();
-        for (part, replicas) in services.iter().zip(&addrs) {
-            let short = part.name().trim_end_matches("-svc");
-            for (index, addr) in replicas.iter().enumerate() {
+        for part in Part::SERVICES {
+            let store = format!(
+                "sqlite://{}/{}.db",
+                layout.data_dir.display(),
+                part.name().trim_end_matches("-svc")
+            );
+            for (index, addr) in addrs_of(part).iter().enumerate() {
                 let mut args = vec![
                     "--listen".to_owned(),
                     addr.to_string(),
                     "--database-url".to_owned(),
-                    store(short),
-                    // The edge stops first, so replicas need not drain long.
-                    "--drain".to_owned(),
-                    "1s".to_owned(),
+                    store.clone(),
                 ];
-                if *part == Part::OrderSvc {
+                if part == Part::OrderSvc {
                     // order-svc balances its own calls over every replica.
                     args.extend([
                         "--restaurant-addr".to_owned(),
-                        list(restaurants),
+                        list(addrs_of(Part::RestaurantSvc)),
                         "--notify-addr".to_owned(),
-                        list(notifications),
+                        list(addrs_of(Part::NotifySvc)),
                     ]);
                 }
                 processes.push(Process {
                     name: format!("{}#{}", part.name(), index + 1),
-                    part: *part,
+                    part,
                     addr: *addr,
-                    args: args.into_iter().map(OsString::from).collect(),
+                    args: with_extra(args, part, layout),
                 });
             }
         }
-        let edge_args = [
+        let mut plan = Self { processes };
+        let edge = plan.edge(layout.edge_listen, usize::from(layout.replicas), layout);
+        plan.processes.push(edge);
+        Ok(plan)
+    }
+
+    /// The replicas of `part`.
+    pub fn replicas(&self, part: Part) -> impl Iterator<Item = &Process> {
+        self.processes.iter().filter(move |process| process.part == part)
+    }
+
+    /// An edge listening on `listen` in front of the first `replicas`
+    /// replicas of each service.
+    pub fn edge(&self, listen: SocketAddr, replicas: usize, layout: &Layout) -> Process {
+        let replicas_of = |part| -> Vec<SocketAddr> {
+            self.replicas(part)
+                .take(replicas)
+                .map(|process| process.addr)
+                .collect()
+        };
+        let args = vec![
             "--listen".to_owned(),
-            run.listen.to_string(),
+            listen.to_string(),
             "--restaurant-replicas".to_owned(),
-            list(restaurants),
+            list(&replicas_of(Part::RestaurantSvc)),
             "--order-replicas".to_owned(),
-            list(orders),
+            list(&replicas_of(Part::OrderSvc)),
             "--notify-replicas".to_owned(),
-            list(notifications),
+            list(&replicas_of(Part::NotifySvc)),
         ];
-        processes.push(Process {
+        Process {
             name: "edge".to_owned(),
             part: Part::Edge,
-            addr: run.listen,
-            args: edge_args.into_iter().map(OsString::from).collect(),
-        });
-        Ok(Self { processes })
+            addr: listen,
+            args: with_extra(args, Part::Edge, layout),
+        }
     }
+}
+
+/// `addrs` as a comma-separated list.
+fn list(addrs: &[SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `args`, then the layout's extra flags for `part`.
+fn with_extra(mut args: Vec<String>, part: Part, layout: &Layout) -> Vec<OsString> {
+    for (of, extra) in &layout.extra_args {
+        if *of == part {
+            args.extend(extra.iter().cloned());
+        }
+    }
+    args.into_iter().map(OsString::from).collect()
 }
 
 /// Hands out loopback ports: the well-known ones in order, then free ones.
@@ -144,5 +229,98 @@ impl Ports {
                 return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(replicas: u16) -> Layout {
+        Layout {
+            replicas,
+            edge_listen: "127.0.0.1:3000".parse().unwrap(),
+            service_port: 0,
+            data_dir: "data".into(),
+            extra_args: vec![(Part::OrderSvc, vec!["--drain".into(), "1s".into()])],
+        }
+    }
+
+    fn args(process: &Process) -> Vec<String> {
+        process
+            .args
+            .iter()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn every_replica_is_connected_to_what_it_calls() {
+        let plan = Plan::new(&layout(2)).unwrap();
+        let names: Vec<&str> = plan
+            .processes
+            .iter()
+            .map(|process| process.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "restaurant-svc#1",
+                "restaurant-svc#2",
+                "notify-svc#1",
+                "notify-svc#2",
+                "order-svc#1",
+                "order-svc#2",
+                "edge"
+            ]
+        );
+        let addrs = |part| {
+            plan.replicas(part)
+                .map(|p| p.addr.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let order = args(plan.replicas(Part::OrderSvc).next().unwrap()).join(" ");
+        assert!(
+            order.contains(&format!("--restaurant-addr {}", addrs(Part::RestaurantSvc))),
+            "{order}"
+        );
+        assert!(
+            order.contains(&format!("--notify-addr {}", addrs(Part::NotifySvc))),
+            "{order}"
+        );
+        assert!(order.contains("--database-url sqlite://data/order.db"), "{order}");
+        assert!(order.ends_with("--drain 1s"), "extra flags come last: {order}");
+        let edge = args(plan.processes.last().unwrap()).join(" ");
+        assert!(
+            edge.contains(&format!("--order-replicas {}", addrs(Part::OrderSvc))),
+            "{edge}"
+        );
+
+        let one = plan.edge("127.0.0.1:3001".parse().unwrap(), 1, &layout(2));
+        let first = plan.replicas(Part::NotifySvc).next().unwrap().addr;
+        assert!(
+            args(&one)
+                .join(" ")
+                .ends_with(&format!("--notify-replicas {first}"))
+        );
+    }
+
+    #[test]
+    fn first_replicas_take_the_well_known_ports() {
+        let plan = Plan::new(&Layout {
+            service_port: 50051,
+            ..layout(1)
+        })
+        .unwrap();
+        let port = |part| plan.replicas(part).next().unwrap().addr.port();
+        assert_eq!(
+            (
+                port(Part::RestaurantSvc),
+                port(Part::OrderSvc),
+                port(Part::NotifySvc)
+            ),
+            (50051, 50052, 50053)
+        );
     }
 }

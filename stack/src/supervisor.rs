@@ -9,12 +9,9 @@
 //! dependencies serving, rather than refusing connections and being
 //! retried a little later.
 
-use crate::{
-    Part,
-    plan::{Plan, Process},
-};
 use dishpatch::time::Backoff;
 use nix::{sys::signal::Signal, unistd::Pid};
+use stack::{Part, Plan, Process};
 use std::{path::PathBuf, process::Stdio, time::Duration};
 use tokio::{
     io::{AsyncBufReadExt, AsyncRead, BufReader},

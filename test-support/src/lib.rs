@@ -9,9 +9,11 @@ pub mod grpcurl;
 pub mod postgres;
 pub mod process;
 pub mod services;
+pub mod stack;
 pub mod stores;
 
 pub use services::{RunningService, start};
+pub use stack::{StackOptions, TestStack, spawn_stack};
 pub use stores::{Backend, TestStore};
 
 use std::{future::Future, time::Duration};

@@ -63,7 +63,10 @@ async fn p2c_serves_from_the_pool_and_survives_a_lost_replica() {
 async fn a_draining_replica_gets_no_new_requests() {
     // Draining lasts long enough to be seen: NOT_SERVING, yet still up.
     let fleet = Fleet::start_with(FleetOptions {
-        drain: "5s",
+        stack: test_support::StackOptions {
+            drain: "5s",
+            ..Default::default()
+        },
         ..Default::default()
     })
     .await;

@@ -11,35 +11,42 @@ mod routes;
 use dishpatch_pool::Strategy;
 use serde_json::Value;
 use std::{net::SocketAddr, time::Duration};
-use test_support::{
-    eventually,
-    process::{ServiceProcess, binary},
-};
+use test_support::{StackOptions, TestStack, eventually, spawn_stack};
 use tokio_util::sync::CancellationToken;
 
 const PROBE_INTERVAL: Duration = Duration::from_millis(100);
 /// A seeded restaurant.
 const A_RESTAURANT: &str = "/api/restaurants/rst_000000000000700080005eed00010000";
 
-/// Replicas of the three services and an edge in front of them.
+/// Replicas of the three services (the launcher's plan, as processes) and
+/// an edge in front of them.
 struct Fleet {
-    store: tempfile::TempDir,
-    restaurants: Vec<ServiceProcess>,
-    orders: Vec<ServiceProcess>,
-    notifications: Vec<ServiceProcess>,
+    stack: TestStack,
     edge_addr: SocketAddr,
     edge_shutdown: CancellationToken,
     http: reqwest::Client,
 }
 
+impl std::ops::Deref for Fleet {
+    type Target = TestStack;
+
+    fn deref(&self) -> &TestStack {
+        &self.stack
+    }
+}
+
+impl std::ops::DerefMut for Fleet {
+    fn deref_mut(&mut self) -> &mut TestStack {
+        &mut self.stack
+    }
+}
+
 /// How a test wants its fleet.
 struct FleetOptions {
-    replicas: usize,
+    stack: StackOptions,
     restaurant_balance: Strategy,
     /// Weights of the restaurant replicas, for weighted balancing.
     restaurant_weights: Vec<u32>,
-    /// How long a replica drains on SIGTERM.
-    drain: &'static str,
     /// Whether the edge hedges reads (the picker's turns are exact only
     /// without).
     hedge_reads: bool,
@@ -48,10 +55,9 @@ struct FleetOptions {
 impl Default for FleetOptions {
     fn default() -> Self {
         Self {
-            replicas: 2,
+            stack: StackOptions::default(),
             restaurant_balance: Strategy::RoundRobin,
             restaurant_weights: vec![],
-            drain: "100ms",
             hedge_reads: true,
         }
     }
@@ -63,33 +69,12 @@ impl Fleet {
     }
 
     async fn start_with(options: FleetOptions) -> Self {
-        let store = tempfile::tempdir().unwrap();
         let mut fleet = Self {
-            restaurants: Vec::new(),
-            orders: Vec::new(),
-            notifications: Vec::new(),
+            stack: spawn_stack(options.stack).await,
             edge_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             edge_shutdown: CancellationToken::new(),
             http: reqwest::Client::new(),
-            store,
         };
-        for _ in 0..options.replicas {
-            let restaurant = fleet
-                .start_replica("restaurant-svc", "127.0.0.1:0", options.drain)
-                .await;
-            fleet.restaurants.push(restaurant);
-            let notify = fleet
-                .start_replica("notify-svc", "127.0.0.1:0", options.drain)
-                .await;
-            fleet.notifications.push(notify);
-        }
-        for _ in 0..options.replicas {
-            let order = fleet
-                .start_replica("order-svc", "127.0.0.1:0", options.drain)
-                .await;
-            fleet.orders.push(order);
-        }
-
         let mut config = fleet.edge_config();
         config.restaurant_balance = options.restaurant_balance;
         config.hedge_reads = options.hedge_reads;
@@ -107,36 +92,12 @@ impl Fleet {
         fleet
     }
 
-    /// An edge's settings for this fleet's replicas: round-robin, probes
-    /// every 100 ms, a 3 s deadline, no slow start.
+    /// The settings of an edge in front of this fleet's replicas, as the
+    /// plan lays it out for tests: round-robin, probes every 100 ms, a 3 s
+    /// deadline, no slow start.
     fn edge_config(&self) -> edge::Config {
         use clap::Parser;
-        let list = |replicas: &[ServiceProcess]| {
-            replicas
-                .iter()
-                .map(|r| r.addr().to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        edge::Config::parse_from([
-            "edge",
-            "--listen",
-            "127.0.0.1:0",
-            "--restaurant-replicas",
-            &list(&self.restaurants),
-            "--order-replicas",
-            &list(&self.orders),
-            "--notify-replicas",
-            &list(&self.notifications),
-            "--probe-interval",
-            "100ms",
-            "--probe-timeout",
-            "500ms",
-            "--deadline",
-            "3s",
-            "--slow-start",
-            "0s",
-        ])
+        edge::Config::parse_from(self.stack.edge_args())
     }
 
     /// Runs another edge with `config` until the fleet is dropped; returns
@@ -146,39 +107,6 @@ impl Fleet {
         let base = format!("http://{}", edge.local_addr());
         tokio::spawn(edge.run(self.edge_shutdown.clone()));
         base
-    }
-
-    /// Starts a replica of `service` listening on `listen`, on the fleet's
-    /// store for that service.
-    async fn start_replica(&self, service: &str, listen: &str, drain: &str) -> ServiceProcess {
-        let name = service.trim_end_matches("-svc");
-        let url = format!("sqlite://{}/{name}.db", self.store.path().display());
-        let mut args = vec!["--listen", listen, "--database-url", &url, "--drain", drain];
-        let (restaurant, notify);
-        if service == "order-svc" {
-            let all = |replicas: &[ServiceProcess]| {
-                replicas
-                    .iter()
-                    .map(|r| r.addr().to_string())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            };
-            restaurant = all(&self.restaurants);
-            notify = all(&self.notifications);
-            args.extend(["--restaurant-addr", &restaurant, "--notify-addr", &notify]);
-            args.extend([
-                "--relay-poll-interval",
-                "50ms",
-                "--relay-max-backoff",
-                "200ms",
-                "--probe-interval",
-                "100ms",
-            ]);
-        }
-        if service == "notify-svc" {
-            args.extend(["--poll-interval", "50ms"]);
-        }
-        ServiceProcess::start(&binary(service), &args).await
     }
 
     async fn wait_until_healthy(&self) {

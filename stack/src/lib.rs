@@ -1,0 +1,8 @@
+//! The topology of a dishpatch stack on one machine: [`Plan`] lays out the
+//! edge and the replicas of every service (ports, stores, the flags that
+//! connect them). The `stack` binary runs a plan, supervised; the benchmark
+//! suite and the test harness start theirs from the same plan.
+
+mod plan;
+
+pub use plan::{Layout, Part, Plan, Process};

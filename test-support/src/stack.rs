@@ -1,0 +1,152 @@
+//! A whole stack for tests, laid out by the launcher's own [`Plan`]: every
+//! service replica a real OS process (so a test can SIGSTOP, kill and
+//! restart it), on free ports, sharing a SQLite file per service in a
+//! temporary folder; and the settings of an edge in front of them, which a
+//! test runs in its own process.
+
+use crate::process::{ServiceProcess, binary};
+use stack::{Layout, Part, Plan, Process};
+use std::net::SocketAddr;
+
+/// How a test wants its stack.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// Replicas of each service.
+    pub replicas: u16,
+    /// How long a replica drains on SIGTERM (`100ms`, `5s`, …).
+    pub drain: &'static str,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self {
+            replicas: 2,
+            drain: "100ms",
+        }
+    }
+}
+
+/// The replicas of a stack, running.
+#[derive(Debug)]
+pub struct TestStack {
+    /// restaurant-svc's replicas.
+    pub restaurants: Vec<ServiceProcess>,
+    /// order-svc's replicas.
+    pub orders: Vec<ServiceProcess>,
+    /// notify-svc's replicas.
+    pub notifications: Vec<ServiceProcess>,
+    plan: Plan,
+    layout: Layout,
+    _data: tempfile::TempDir,
+}
+
+/// Starts a stack's service replicas as processes, each dependency before
+/// its callers, sized for tests: short drains, probes every 100 ms, fast
+/// polling and backoff.
+pub async fn spawn_stack(options: StackOptions) -> TestStack {
+    let data = tempfile::tempdir().expect("a temporary folder");
+    let drain = ["--drain".to_owned(), options.drain.to_owned()];
+    let args = |extra: &[&str]| -> Vec<String> {
+        drain
+            .iter()
+            .cloned()
+            .chain(extra.iter().map(|arg| (*arg).to_owned()))
+            .collect()
+    };
+    let layout = Layout {
+        replicas: options.replicas,
+        edge_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        service_port: 0,
+        data_dir: data.path().to_owned(),
+        extra_args: vec![
+            (Part::RestaurantSvc, args(&[])),
+            (Part::NotifySvc, args(&["--poll-interval", "50ms"])),
+            (
+                Part::OrderSvc,
+                args(&[
+                    "--relay-poll-interval",
+                    "50ms",
+                    "--relay-max-backoff",
+                    "200ms",
+                    "--probe-interval",
+                    "100ms",
+                ]),
+            ),
+            (
+                Part::Edge,
+                [
+                    "--probe-interval",
+                    "100ms",
+                    "--probe-timeout",
+                    "500ms",
+                    "--deadline",
+                    "3s",
+                    "--slow-start",
+                    "0s",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+            ),
+        ],
+    };
+    let plan = Plan::new(&layout).expect("a plan on free ports");
+    let mut stack = TestStack {
+        restaurants: Vec::new(),
+        orders: Vec::new(),
+        notifications: Vec::new(),
+        plan,
+        layout,
+        _data: data,
+    };
+    for process in stack.plan.processes.clone() {
+        if process.part != Part::Edge {
+            let started = start(&process).await;
+            stack.replicas_mut(process.part).push(started);
+        }
+    }
+    stack
+}
+
+async fn start(process: &Process) -> ServiceProcess {
+    let args: Vec<&str> = process
+        .args
+        .iter()
+        .map(|arg| arg.to_str().expect("the plan's flags are UTF-8"))
+        .collect();
+    ServiceProcess::start(&binary(process.part.name()), &args).await
+}
+
+impl TestStack {
+    fn replicas_mut(&mut self, part: Part) -> &mut Vec<ServiceProcess> {
+        match part {
+            Part::RestaurantSvc => &mut self.restaurants,
+            Part::OrderSvc => &mut self.orders,
+            Part::NotifySvc => &mut self.notifications,
+            Part::Edge => unreachable!("the edge runs in the test"),
+        }
+    }
+
+    /// Starts replica `index` of `part` again, on its address and store,
+    /// after it was killed.
+    pub async fn restart(&mut self, part: Part, index: usize) {
+        let process = self
+            .plan
+            .replicas(part)
+            .nth(index)
+            .expect("a replica of the plan")
+            .clone();
+        self.replicas_mut(part)[index] = start(&process).await;
+    }
+
+    /// The flags of an edge on any free port in front of every replica.
+    pub fn edge_args(&self) -> Vec<String> {
+        let edge = self.plan.edge(
+            self.layout.edge_listen,
+            usize::from(self.layout.replicas),
+            &self.layout,
+        );
+        std::iter::once("edge".to_owned())
+            .chain(edge.args.iter().map(|arg| arg.to_string_lossy().into_owned()))
+            .collect()
+    }
+}
