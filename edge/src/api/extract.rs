@@ -1,10 +1,11 @@
 //! axum's JSON, query and path extractors, with their rejections turned
 //! into [`ApiError`]s: 400 naming the field for malformed JSON, a wrong type
 //! or a path that is not UTF-8, 413 for a body over the limit, 415 for a
-//! body that is not JSON.
+//! body that is not JSON; and ids in paths, 404 when malformed.
 
 use super::error::ApiError;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use dishpatch::ids::IdKind;
 use http::{StatusCode, request::Parts};
 use serde::de::DeserializeOwned;
 
@@ -50,6 +51,20 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
             Ok(axum::extract::Path(value)) => Ok(Self(value)),
             Err(rejection) => Err(refused(rejection.status(), rejection.body_text())),
         }
+    }
+}
+
+/// An id from a REST path, checked to be of `kind` (`what` names it in the
+/// error). A malformed id names no resource, so it is answered as an
+/// unknown one is: 404.
+pub(crate) fn path_id(kind: IdKind, what: &str, id: String) -> Result<String, ApiError> {
+    match kind.check("id", &id) {
+        Ok(()) => Ok(id),
+        Err(malformed) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found: {malformed}"),
+        )),
     }
 }
 

@@ -4,12 +4,12 @@ use super::{
     AppState, Call,
     dto::{NewOrder, Order, OrderList, OrderQuery, StatusUpdate, parse_status},
     error::ApiError,
-    extract::{Json, Path, Query},
+    extract::{Json, Path, Query, path_id},
     respond,
 };
 use axum::{extract::State, response::Response};
 use dishpatch::proto::order::v1::{self as pb, order_service_client::OrderServiceClient};
-use dishpatch::wire::IDEMPOTENCY_KEY;
+use dishpatch::{ids::ORDER, wire::IDEMPOTENCY_KEY};
 use dishpatch_pool::{CallKind, Outcome, ReplicaChannel};
 use http::{HeaderMap, StatusCode};
 
@@ -86,6 +86,7 @@ pub(crate) async fn get(
     call: Call,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    let id = path_id(ORDER, "order", id)?;
     let request = pb::GetOrderRequest { id };
     let found = (state.pools.orders)
         .call(&call, CallKind::Read, request, |channel, request| async move {
@@ -101,6 +102,7 @@ pub(crate) async fn move_status(
     Path(id): Path<String>,
     Json(update): Json<StatusUpdate>,
 ) -> Result<Response, ApiError> {
+    let id = path_id(ORDER, "order", id)?;
     let status = parse_status("status", &update.status).map_err(ApiError::bad_request)?;
     let request = pb::UpdateOrderStatusRequest {
         id,

@@ -4,10 +4,11 @@ use super::{
     AppState, Call,
     dto::{Menu, MenuItem, NewMenuItem, NewRestaurant, Restaurant, RestaurantList, RestaurantQuery},
     error::ApiError,
-    extract::{Json, Path, Query},
+    extract::{Json, Path, Query, path_id},
     respond,
 };
 use axum::{extract::State, response::Response};
+use dishpatch::ids::RESTAURANT;
 use dishpatch::proto::restaurant::v1::{self as pb, restaurant_service_client::RestaurantServiceClient};
 use dishpatch_pool::{CallKind, ReplicaChannel};
 use http::StatusCode;
@@ -54,6 +55,7 @@ pub(crate) async fn get(
     call: Call,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    let id = path_id(RESTAURANT, "restaurant", id)?;
     let request = pb::GetRestaurantRequest { id };
     let found = (state.pools.restaurants)
         .call(&call, CallKind::Read, request, |channel, request| async move {
@@ -68,6 +70,7 @@ pub(crate) async fn menu(
     call: Call,
     Path(restaurant_id): Path<String>,
 ) -> Result<Response, ApiError> {
+    let restaurant_id = path_id(RESTAURANT, "restaurant", restaurant_id)?;
     let request = pb::GetMenuRequest { restaurant_id };
     let menu = (state.pools.restaurants)
         .call(&call, CallKind::Read, request, |channel, request| async move {
@@ -83,6 +86,7 @@ pub(crate) async fn add_item(
     Path(restaurant_id): Path<String>,
     Json(new): Json<NewMenuItem>,
 ) -> Result<Response, ApiError> {
+    let restaurant_id = path_id(RESTAURANT, "restaurant", restaurant_id)?;
     let request = new.into_request(restaurant_id);
     let added = (state.pools.restaurants)
         .call(&call, CallKind::Write, request, |channel, request| async move {

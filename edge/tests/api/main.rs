@@ -6,6 +6,7 @@ mod balancing;
 mod errors;
 mod failover;
 mod frozen;
+mod router;
 mod routes;
 
 use dishpatch_pool::Strategy;

@@ -1,0 +1,271 @@
+//! What the edge itself refuses, through the real router with
+//! `tower::ServiceExt::oneshot` (axum's examples/testing): no service is
+//! called, so none runs. Every error is JSON `{"error": {"code", "message",
+//! "requestId"}}` with the right status, and every response carries
+//! `x-request-id`.
+
+use axum::body::Body;
+use dishpatch_pool::{PoolSettings, ReplicaPool, ReplicaSpec};
+use http::{Request, StatusCode};
+use serde_json::Value;
+use std::time::Duration;
+use tower::ServiceExt;
+
+/// The edge's router over pools whose replicas are never probed.
+fn router() -> axum::Router {
+    let pool = |service| {
+        let nowhere = [ReplicaSpec::addr("127.0.0.1:1")];
+        ReplicaPool::new(service, "unused.v1.Service", &nowhere, PoolSettings::default()).unwrap()
+    };
+    let pools = edge::api::Pools {
+        restaurants: pool("restaurant-svc"),
+        orders: pool("order-svc"),
+        notifications: pool("notify-svc"),
+    };
+    edge::api::router(pools, Duration::from_secs(1))
+}
+
+/// Sends `request` through a fresh router: its status, request id and body.
+async fn send(request: Request<Body>) -> (StatusCode, String, Value) {
+    let response = router().oneshot(request).await.unwrap();
+    let status = response.status();
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, request_id, body)
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).unwrap()
+}
+
+fn json(method: &str, uri: &str, body: impl Into<String>) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body.into()))
+        .unwrap()
+}
+
+/// Asserts an error answer: `status`, `code`, a message naming `fragment`,
+/// and the response's request id in the body.
+async fn refused(request: Request<Body>, status: StatusCode, code: &str, fragment: &str) {
+    let what = format!("{} {}", request.method(), request.uri());
+    let (got, request_id, body) = send(request).await;
+    assert_eq!(got, status, "{what}: {body}");
+    assert_eq!(body["error"]["code"], code, "{what}: {body}");
+    assert_eq!(body["error"]["requestId"], request_id.as_str(), "{what}: {body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(fragment),
+        "{what}: {message:?} should mention {fragment:?}"
+    );
+}
+
+const BAD_REQUEST: StatusCode = StatusCode::BAD_REQUEST;
+
+#[tokio::test]
+async fn malformed_bodies_are_400_naming_what_is_wrong() {
+    refused(
+        json("POST", "/api/restaurants", "{\"name\": "),
+        BAD_REQUEST,
+        "invalid_argument",
+        "EOF",
+    )
+    .await;
+    let wrong_type = r#"{"name": 5, "cuisine": "x", "address": "y"}"#;
+    refused(
+        json("POST", "/api/restaurants", wrong_type),
+        BAD_REQUEST,
+        "invalid_argument",
+        "name",
+    )
+    .await;
+    let missing = r#"{"cuisine": "x", "address": "y"}"#;
+    refused(
+        json("POST", "/api/restaurants", missing),
+        BAD_REQUEST,
+        "invalid_argument",
+        "missing field `name`",
+    )
+    .await;
+    let unknown_field = r#"{"name": "a", "cuisine": "x", "address": "y", "owner": "me"}"#;
+    refused(
+        json("POST", "/api/restaurants", unknown_field),
+        BAD_REQUEST,
+        "invalid_argument",
+        "owner",
+    )
+    .await;
+    let quantity = r#"{"restaurantId": "rst_000000000000700080005eed00010000", "customer": "ana",
+                      "items": [{"menuItemId": "itm_000000000000700080005eed00010002", "quantity": "two"}]}"#;
+    refused(
+        json("POST", "/api/orders", quantity),
+        BAD_REQUEST,
+        "invalid_argument",
+        "items[0].quantity",
+    )
+    .await;
+    let status = r#"{"status": "eaten"}"#;
+    refused(
+        json(
+            "PATCH",
+            "/api/orders/ord_00000000000000000000000000000000/status",
+            status,
+        ),
+        BAD_REQUEST,
+        "invalid_argument",
+        "\"eaten\" is not an order status: use one of placed",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_json_or_too_large_are_415_and_413() {
+    let text = Request::post("/api/restaurants")
+        .header("content-type", "text/plain")
+        .body(Body::from("hi"))
+        .unwrap();
+    refused(
+        text,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "application/json",
+    )
+    .await;
+    let huge = format!(
+        r#"{{"name": "{}", "cuisine": "x", "address": "y"}}"#,
+        "n".repeat(70 * 1024)
+    );
+    refused(
+        json("POST", "/api/restaurants", huge),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "64 KiB",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_ids_in_paths_name_no_resource_404() {
+    for (request, what) in [
+        (get("/api/restaurants/not-an-id"), "restaurant"),
+        (
+            get("/api/restaurants/ord_00000000000000000000000000000000/menu"),
+            "restaurant",
+        ),
+        (
+            json(
+                "POST",
+                "/api/restaurants/nope/menu/items",
+                r#"{"name": "x", "priceCents": 1}"#,
+            ),
+            "restaurant",
+        ),
+        (get("/api/orders/rst_000000000000700080005eed00010000"), "order"),
+        (
+            json("PATCH", "/api/orders/42/status", r#"{"status": "accepted"}"#),
+            "order",
+        ),
+    ] {
+        refused(
+            request,
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("{what} not found"),
+        )
+        .await;
+    }
+    for path in ["/api/orders/%FF", "/api/restaurants/%FF/menu"] {
+        refused(get(path), BAD_REQUEST, "invalid_argument", "UTF-8").await;
+    }
+}
+
+#[tokio::test]
+async fn malformed_queries_are_400() {
+    refused(
+        get("/api/restaurants?limit=ten"),
+        BAD_REQUEST,
+        "invalid_argument",
+        "limit",
+    )
+    .await;
+    refused(
+        get("/api/orders?status=eaten"),
+        BAD_REQUEST,
+        "invalid_argument",
+        "use one of placed",
+    )
+    .await;
+    refused(
+        get("/api/notifications?since=yesterday"),
+        BAD_REQUEST,
+        "invalid_argument",
+        "RFC 3339",
+    )
+    .await;
+    refused(
+        get("/api/restaurants?sort=name"),
+        BAD_REQUEST,
+        "invalid_argument",
+        "sort",
+    )
+    .await;
+    let not_ascii = Request::post("/api/orders")
+        .header("content-type", "application/json")
+        .header(
+            "idempotency-key",
+            http::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        )
+        .body(Body::from(
+            r#"{"restaurantId": "rst_000000000000700080005eed00010000", "customer": "ana", "items": []}"#,
+        ))
+        .unwrap();
+    refused(not_ascii, BAD_REQUEST, "invalid_argument", "Idempotency-Key").await;
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_and_unknown_methods_405() {
+    refused(
+        get("/api/nowhere"),
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no route for GET /api/nowhere",
+    )
+    .await;
+    let delete = Request::delete("/api/restaurants").body(Body::empty()).unwrap();
+    refused(
+        delete,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "DELETE",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn request_ids_are_kept_or_made() {
+    let given = Request::get("/api/nowhere")
+        .header("x-request-id", "trace-abc-123")
+        .body(Body::empty())
+        .unwrap();
+    let (_, id, body) = send(given).await;
+    assert_eq!(id, "trace-abc-123");
+    assert_eq!(body["error"]["requestId"], "trace-abc-123");
+
+    let (_, made, _) = send(get("/api/nowhere")).await;
+    assert!(made.starts_with("req_") && made.len() > 20, "{made}");
+
+    let garbage = Request::get("/api/nowhere")
+        .header("x-request-id", "x".repeat(500))
+        .body(Body::empty())
+        .unwrap();
+    let (_, replaced, _) = send(garbage).await;
+    assert!(
+        replaced.starts_with("req_"),
+        "an unreasonable id is replaced: {replaced}"
+    );
+}
