@@ -32,6 +32,18 @@ pub enum ServiceError {
     Store(#[from] sqlx::Error),
 }
 
+impl From<crate::validate::FieldError> for ServiceError {
+    fn from(error: crate::validate::FieldError) -> Self {
+        Self::InvalidArgument(error.0)
+    }
+}
+
+impl From<crate::validate::FieldError> for Status {
+    fn from(error: crate::validate::FieldError) -> Self {
+        Status::invalid_argument(error.0)
+    }
+}
+
 impl From<crate::store::WriteError> for ServiceError {
     fn from(error: crate::store::WriteError) -> Self {
         match error {

@@ -4,6 +4,7 @@
 //! Ids created later sort after ids created earlier (to the millisecond),
 //! which is what paging in creation order relies on.
 
+use crate::validate::FieldError;
 use uuid::Uuid;
 
 /// The kind of thing an id names.
@@ -41,9 +42,9 @@ impl IdKind {
 
     /// Checks that `value` is a well-formed id of this kind. The error names
     /// `field` and says what was expected.
-    pub fn check(self, field: &str, value: &str) -> Result<(), String> {
+    pub fn check(self, field: &str, value: &str) -> Result<(), FieldError> {
         if value.is_empty() {
-            return Err(format!("{field} is required"));
+            return Err(FieldError(format!("{field} is required")));
         }
         let well_formed = value.strip_prefix(self.prefix).is_some_and(|hex| {
             hex.len() == HEX_DIGITS
@@ -54,11 +55,11 @@ impl IdKind {
         if well_formed {
             Ok(())
         } else {
-            Err(format!(
+            Err(FieldError(format!(
                 "{field} {:?} is malformed: expected {:?} followed by {HEX_DIGITS} lowercase hex digits",
                 shorten(value),
                 self.prefix
-            ))
+            )))
         }
     }
 }
@@ -93,10 +94,10 @@ mod tests {
             "ORD_0190c2a3e0f87d3a9c1e5b7a2d4f6e8b",
             other_kind.as_str(),
         ] {
-            let err = ORDER.check("order_id", bad).unwrap_err();
+            let err = ORDER.check("order_id", bad).unwrap_err().0;
             assert!(err.starts_with("order_id "), "{err}");
             assert!(err.contains("malformed"), "{err}");
         }
-        assert_eq!(ORDER.check("order_id", "").unwrap_err(), "order_id is required");
+        assert_eq!(ORDER.check("order_id", "").unwrap_err().0, "order_id is required");
     }
 }

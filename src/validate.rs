@@ -1,17 +1,24 @@
-//! Checks on text fields, with errors that name the field and say what is
-//! wrong, for INVALID_ARGUMENT answers.
+//! Checks on input fields, with errors that name the field and say what is
+//! wrong ([`FieldError`]), which services answer as INVALID_ARGUMENT.
+
+/// A field of a request that is wrong: the message names the field and
+/// says what is wrong with it, as `items[0].quantity must be between 1 and
+/// 99, got 0`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FieldError(pub String);
 
 /// A required, single-line text field: trimmed, 1 to `max_chars` characters,
 /// no control characters. Returns the trimmed text.
-pub fn required(field: &str, value: &str, max_chars: usize) -> Result<String, String> {
+pub fn required(field: &str, value: &str, max_chars: usize) -> Result<String, FieldError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
-        return Err(format!("{field} is required"));
+        return Err(FieldError(format!("{field} is required")));
     }
     if trimmed.chars().any(char::is_control) {
-        return Err(format!(
+        return Err(FieldError(format!(
             "{field} must be a single line without control characters"
-        ));
+        )));
     }
     within(field, trimmed, max_chars)?;
     Ok(trimmed.to_owned())
@@ -20,7 +27,7 @@ pub fn required(field: &str, value: &str, max_chars: usize) -> Result<String, St
 /// An optional text field that may span lines: trimmed, at most `max_chars`
 /// characters, no control characters but newlines and tabs. Empty (or all
 /// blank) is `None`.
-pub fn optional(field: &str, value: &str, max_chars: usize) -> Result<Option<String>, String> {
+pub fn optional(field: &str, value: &str, max_chars: usize) -> Result<Option<String>, FieldError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Ok(None);
@@ -29,18 +36,18 @@ pub fn optional(field: &str, value: &str, max_chars: usize) -> Result<Option<Str
         .chars()
         .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
     {
-        return Err(format!("{field} must not contain control characters"));
+        return Err(FieldError(format!("{field} must not contain control characters")));
     }
     within(field, trimmed, max_chars)?;
     Ok(Some(trimmed.to_owned()))
 }
 
-fn within(field: &str, value: &str, max_chars: usize) -> Result<(), String> {
+fn within(field: &str, value: &str, max_chars: usize) -> Result<(), FieldError> {
     let chars = value.chars().count();
     if chars > max_chars {
-        return Err(format!(
+        return Err(FieldError(format!(
             "{field} must be at most {max_chars} characters, got {chars}"
-        ));
+        )));
     }
     Ok(())
 }
@@ -54,28 +61,28 @@ pub const MAX_QUANTITY: i32 = 99;
 /// quantity) in the request's order: 1 to [`MAX_ORDER_LINES`] lines, each a
 /// well-formed menu item id listed once, with a quantity of 1 to
 /// [`MAX_QUANTITY`]. Errors name the line, as `items[2].quantity`.
-pub fn order_lines<'a>(lines: impl ExactSizeIterator<Item = (&'a str, i32)>) -> Result<(), String> {
+pub fn order_lines<'a>(lines: impl ExactSizeIterator<Item = (&'a str, i32)>) -> Result<(), FieldError> {
     let count = lines.len();
     if count == 0 {
-        return Err("items must list at least one menu item".into());
+        return Err(FieldError("items must list at least one menu item".into()));
     }
     if count > MAX_ORDER_LINES {
-        return Err(format!(
+        return Err(FieldError(format!(
             "items may list at most {MAX_ORDER_LINES} menu items, got {count}"
-        ));
+        )));
     }
     let mut seen = std::collections::HashSet::with_capacity(count);
     for (index, (menu_item_id, quantity)) in lines.enumerate() {
         crate::ids::MENU_ITEM.check(&format!("items[{index}].menu_item_id"), menu_item_id)?;
         if !(1..=MAX_QUANTITY).contains(&quantity) {
-            return Err(format!(
+            return Err(FieldError(format!(
                 "items[{index}].quantity must be between 1 and {MAX_QUANTITY}, got {quantity}"
-            ));
+            )));
         }
         if !seen.insert(menu_item_id) {
-            return Err(format!(
+            return Err(FieldError(format!(
                 "items[{index}]: menu item {menu_item_id} is listed twice; list it once with the total quantity"
-            ));
+            )));
         }
     }
     Ok(())
@@ -88,11 +95,21 @@ mod tests {
     #[test]
     fn required_text() {
         assert_eq!(required("name", "  Pho 88 ", 10), Ok("Pho 88".to_owned()));
-        assert_eq!(required("name", "   ", 10), Err("name is required".to_owned()));
-        assert!(required("name", "a\nb", 10).unwrap_err().contains("single line"));
+        assert_eq!(
+            required("name", "   ", 10),
+            Err(FieldError("name is required".to_owned()))
+        );
+        assert!(
+            required("name", "a\nb", 10)
+                .unwrap_err()
+                .0
+                .contains("single line")
+        );
         assert_eq!(
             required("name", "ééééééééééé", 10),
-            Err("name must be at most 10 characters, got 11".to_owned())
+            Err(FieldError(
+                "name must be at most 10 characters, got 11".to_owned()
+            ))
         );
     }
 
@@ -117,25 +134,29 @@ mod tests {
         assert!(
             order_lines(lines(&[]).into_iter())
                 .unwrap_err()
+                .0
                 .contains("at least one")
         );
         assert!(
             order_lines(lines(&[0]).into_iter())
                 .unwrap_err()
+                .0
                 .contains("items[0].quantity")
         );
         assert!(
             order_lines(lines(&[1, 1]).into_iter())
                 .unwrap_err()
+                .0
                 .contains("items[1]: menu item")
         );
         assert!(
             order_lines([("x", 1)].into_iter())
                 .unwrap_err()
+                .0
                 .contains("items[0].menu_item_id")
         );
         let many: Vec<String> = (0..51).map(|_| crate::ids::MENU_ITEM.generate()).collect();
         let many = many.iter().map(|id| (id.as_str(), 1));
-        assert!(order_lines(many).unwrap_err().contains("at most 50"));
+        assert!(order_lines(many).unwrap_err().0.contains("at most 50"));
     }
 }

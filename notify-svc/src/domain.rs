@@ -2,10 +2,6 @@
 
 use dishpatch::{error::ServiceError, ids::ORDER, proto::notify::v1 as pb, validate};
 
-fn invalid(message: String) -> ServiceError {
-    ServiceError::InvalidArgument(message)
-}
-
 /// A notification to record.
 #[derive(Debug)]
 pub(crate) struct NewNotification {
@@ -19,11 +15,11 @@ pub(crate) struct NewNotification {
 impl NewNotification {
     pub(crate) fn from_request(request: pb::RecordNotificationRequest) -> Result<Self, ServiceError> {
         Ok(Self {
-            event_id: validate::required("event_id", &request.event_id, 200).map_err(invalid)?,
+            event_id: validate::required("event_id", &request.event_id, 200)?,
             order_id: order_id(&request.order_id)?.unwrap_or_default(),
-            recipient: validate::required("recipient", &request.recipient, 120).map_err(invalid)?,
+            recipient: validate::required("recipient", &request.recipient, 120)?,
             kind: kind(&request.kind)?,
-            message: validate::required("message", &request.message, 1000).map_err(invalid)?,
+            message: validate::required("message", &request.message, 1000)?,
         })
     }
 }
@@ -38,7 +34,7 @@ pub(crate) fn batch_from_request(
 ) -> Result<Vec<NewNotification>, ServiceError> {
     let count = request.notifications.len();
     if !(1..=MAX_BATCH).contains(&count) {
-        return Err(invalid(format!(
+        return Err(ServiceError::InvalidArgument(format!(
             "notifications must hold 1 to {MAX_BATCH} notifications, got {count}"
         )));
     }
@@ -48,7 +44,7 @@ pub(crate) fn batch_from_request(
         .enumerate()
         .map(|(index, notification)| {
             NewNotification::from_request(notification)
-                .map_err(|error| invalid(format!("notifications[{index}]: {error}")))
+                .map_err(|error| ServiceError::InvalidArgument(format!("notifications[{index}]: {error}")))
         })
         .collect()
 }
@@ -57,19 +53,19 @@ fn order_id(value: &str) -> Result<Option<String>, ServiceError> {
     if value.is_empty() {
         return Ok(None);
     }
-    ORDER.check("order_id", value).map_err(invalid)?;
+    ORDER.check("order_id", value)?;
     Ok(Some(value.to_owned()))
 }
 
 fn kind(value: &str) -> Result<String, ServiceError> {
-    let kind = validate::required("kind", value, 50).map_err(invalid)?;
+    let kind = validate::required("kind", value, 50)?;
     if kind
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
     {
         Ok(kind)
     } else {
-        Err(invalid(format!(
+        Err(ServiceError::InvalidArgument(format!(
             "kind {kind:?} may hold only letters, digits, '.', '_' and '-'"
         )))
     }
@@ -88,7 +84,7 @@ impl NotificationFilter {
     fn new(order: &str, recipient: &str) -> Result<Self, ServiceError> {
         Ok(Self {
             order_id: order_id(order)?,
-            recipient: validate::optional("recipient", recipient, 120).map_err(invalid)?,
+            recipient: validate::optional("recipient", recipient, 120)?,
             since: None,
         })
     }
@@ -98,17 +94,20 @@ impl NotificationFilter {
         filter.since = request
             .since
             .as_ref()
-            .map(|since| dishpatch::time::from_timestamp(since).map_err(|e| invalid(format!("since: {e}"))))
+            .map(|since| {
+                dishpatch::time::from_timestamp(since)
+                    .map_err(|e| ServiceError::InvalidArgument(format!("since: {e}")))
+            })
             .transpose()?;
         let after_seq = match request.page_token.as_str() {
             "" => 0,
             token => token.parse::<u64>().map_err(|_| {
-                invalid(format!(
+                ServiceError::InvalidArgument(format!(
                     "page_token {token:?} is malformed: pass back a next_page_token"
                 ))
             })?,
         };
-        let size = dishpatch::page::size(request.page_size).map_err(invalid)?;
+        let size = dishpatch::page::size(request.page_size)?;
         Ok((filter, Page { after_seq, size }))
     }
 

@@ -110,10 +110,8 @@ impl NotifyService for NotifyApi {
             .await
             .map_err(dishpatch::error::ServiceError::from)?;
         let (notifications, more) = dishpatch::page::split(rows, page.size);
-        let next_page_token = match notifications.last() {
-            Some(last) if more => last.seq.to_string(),
-            _ => String::new(),
-        };
+        let next_page_token =
+            dishpatch::page::next_token(&notifications, more, |notification| notification.seq);
         Ok(Response::new(pb::ListNotificationsResponse {
             notifications,
             next_page_token,

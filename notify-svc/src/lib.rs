@@ -15,18 +15,11 @@ pub use dishpatch::service::{ReadyService, StartError};
 use dishpatch::{
     proto::notify::v1::notify_service_server::{NotifyServiceServer, SERVICE_NAME},
     server::ServiceHost,
-    store::{Migrations, Store},
+    store::Store,
 };
 use tonic::service::Routes;
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
-/// notify-svc's migrations, for both backends.
-pub const MIGRATIONS: Migrations = Migrations {
-    sqlite: &SQLITE_MIGRATIONS,
-    postgres: &POSTGRES_MIGRATIONS,
-};
+dishpatch::migrations!();
 
 /// Opens the store and binds the listener: the returned service is ready to
 /// run.

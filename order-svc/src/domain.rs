@@ -8,10 +8,6 @@ use dishpatch::{
     validate,
 };
 
-fn invalid(message: String) -> ServiceError {
-    ServiceError::InvalidArgument(message)
-}
-
 /// Where an order is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum OrderStatus {
@@ -77,8 +73,9 @@ impl OrderStatus {
     /// A status from a request: INVALID_ARGUMENT for an unknown value, and
     /// for UNSPECIFIED unless `unspecified_is_none`.
     fn from_wire(field: &str, value: i32) -> Result<Option<Self>, ServiceError> {
-        let status = pb::OrderStatus::try_from(value)
-            .map_err(|_| invalid(format!("{field} {value} is not a known order status")))?;
+        let status = pb::OrderStatus::try_from(value).map_err(|_| {
+            ServiceError::InvalidArgument(format!("{field} {value} is not a known order status"))
+        })?;
         Ok(match status {
             pb::OrderStatus::Unspecified => None,
             pb::OrderStatus::Placed => Some(Self::Placed),
@@ -137,26 +134,22 @@ pub(crate) struct NewOrder {
 
 impl NewOrder {
     pub(crate) fn from_request(request: pb::PlaceOrderRequest) -> Result<Self, ServiceError> {
-        RESTAURANT
-            .check("restaurant_id", &request.restaurant_id)
-            .map_err(invalid)?;
-        let customer = validate::required("customer", &request.customer, 100).map_err(invalid)?;
+        RESTAURANT.check("restaurant_id", &request.restaurant_id)?;
+        let customer = validate::required("customer", &request.customer, 100)?;
         validate::order_lines(
             request
                 .items
                 .iter()
                 .map(|line| (line.menu_item_id.as_str(), line.quantity)),
-        )
-        .map_err(invalid)?;
-        let optional = |field: &str, value: Option<&str>, max| {
-            validate::optional(field, value.unwrap_or_default(), max).map_err(invalid)
-        };
+        )?;
+        let optional =
+            |field: &str, value: Option<&str>, max| validate::optional(field, value.unwrap_or_default(), max);
         Ok(Self {
             delivery_address: optional("delivery_address", request.delivery_address.as_deref(), 200)?,
             note: optional("note", request.note.as_deref(), 500)?,
             idempotency_key: match request.idempotency_key.as_str() {
                 "" => None,
-                key => Some(validate::required("idempotency_key", key, 100).map_err(invalid)?),
+                key => Some(validate::required("idempotency_key", key, 100)?),
             },
             restaurant_id: request.restaurant_id,
             customer,
@@ -186,9 +179,9 @@ pub(crate) struct StatusChange {
 
 impl StatusChange {
     pub(crate) fn from_request(request: &pb::UpdateOrderStatusRequest) -> Result<Self, ServiceError> {
-        ORDER.check("id", &request.id).map_err(invalid)?;
+        ORDER.check("id", &request.id)?;
         let next = OrderStatus::from_wire("status", request.status)?.ok_or_else(|| {
-            invalid("status is required: one of placed, accepted, preparing, ready, out_for_delivery, delivered, cancelled".into())
+            ServiceError::InvalidArgument("status is required: one of placed, accepted, preparing, ready, out_for_delivery, delivered, cancelled".into())
         })?;
         Ok(Self {
             order_id: request.id.clone(),
@@ -213,22 +206,22 @@ impl OrderFilter {
         let restaurant_id = match request.restaurant_id.as_str() {
             "" => None,
             id => {
-                RESTAURANT.check("restaurant_id", id).map_err(invalid)?;
+                RESTAURANT.check("restaurant_id", id)?;
                 Some(id.to_owned())
             }
         };
         let before = match request.page_token.as_str() {
             "" => None,
             token => {
-                ORDER.check("page_token", token).map_err(invalid)?;
+                ORDER.check("page_token", token)?;
                 Some(token.to_owned())
             }
         };
         Ok(Self {
             status: OrderStatus::from_wire("status", request.status)?,
             restaurant_id,
-            customer: validate::optional("customer", &request.customer, 100).map_err(invalid)?,
-            page_size: dishpatch::page::size(request.page_size).map_err(invalid)?,
+            customer: validate::optional("customer", &request.customer, 100)?,
+            page_size: dishpatch::page::size(request.page_size)?,
             before,
         })
     }

@@ -154,9 +154,7 @@ impl OrderService for OrderApi {
 
     async fn get_order(&self, request: Request<pb::GetOrderRequest>) -> Result<Response<pb::Order>, Status> {
         let id = &request.get_ref().id;
-        dishpatch::ids::ORDER
-            .check("id", id)
-            .map_err(ServiceError::InvalidArgument)?;
+        dishpatch::ids::ORDER.check("id", id)?;
         Ok(Response::new(self.order(id).await?.order))
     }
 
@@ -166,10 +164,7 @@ impl OrderService for OrderApi {
     ) -> Result<Response<pb::ListOrdersResponse>, Status> {
         let filter = OrderFilter::from_request(request.get_ref())?;
         let (orders, more) = self.store.list(&filter).await?;
-        let next_page_token = match orders.last() {
-            Some(last) if more => last.id.clone(),
-            _ => String::new(),
-        };
+        let next_page_token = dishpatch::page::next_token(&orders, more, |order| order.id.clone());
         Ok(Response::new(pb::ListOrdersResponse {
             orders,
             next_page_token,

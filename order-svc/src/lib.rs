@@ -21,20 +21,13 @@ use dishpatch::{
         restaurant::v1::restaurant_service_server::SERVICE_NAME as RESTAURANT_SERVICE,
     },
     server::ServiceHost,
-    store::{Migrations, Store},
+    store::Store,
 };
 use dishpatch_pool::{PoolSettings, ProbeSettings, ReplicaPool};
 use std::time::Duration;
 use tonic::service::Routes;
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
-/// order-svc's migrations, for both backends.
-pub const MIGRATIONS: Migrations = Migrations {
-    sqlite: &SQLITE_MIGRATIONS,
-    postgres: &POSTGRES_MIGRATIONS,
-};
+dishpatch::migrations!();
 
 /// How long connecting to (or probing) another service may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);

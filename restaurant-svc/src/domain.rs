@@ -12,20 +12,6 @@ use std::collections::HashMap;
 /// The most a menu item may cost, in cents.
 pub(crate) const MAX_PRICE_CENTS: i64 = 1_000_000;
 
-fn invalid(message: String) -> ServiceError {
-    ServiceError::InvalidArgument(message)
-}
-
-/// A checked restaurant id.
-pub(crate) fn restaurant_id(field: &str, id: &str) -> Result<(), ServiceError> {
-    RESTAURANT.check(field, id).map_err(invalid)
-}
-
-/// A checked menu item id.
-pub(crate) fn menu_item_id(field: &str, id: &str) -> Result<(), ServiceError> {
-    MENU_ITEM.check(field, id).map_err(invalid)
-}
-
 /// A restaurant to create.
 #[derive(Debug)]
 pub(crate) struct NewRestaurant {
@@ -38,9 +24,9 @@ pub(crate) struct NewRestaurant {
 impl NewRestaurant {
     pub(crate) fn from_request(request: &pb::CreateRestaurantRequest) -> Result<Self, ServiceError> {
         Ok(Self {
-            name: validate::required("name", &request.name, 100).map_err(invalid)?,
-            cuisine: validate::required("cuisine", &request.cuisine, 50).map_err(invalid)?,
-            address: validate::required("address", &request.address, 200).map_err(invalid)?,
+            name: validate::required("name", &request.name, 100)?,
+            cuisine: validate::required("cuisine", &request.cuisine, 50)?,
+            address: validate::required("address", &request.address, 200)?,
             rating: rating(request.rating.unwrap_or(0.0))?,
         })
     }
@@ -50,7 +36,7 @@ fn rating(value: f64) -> Result<f64, ServiceError> {
     if (0.0..=5.0).contains(&value) {
         Ok(value)
     } else {
-        Err(invalid(format!(
+        Err(ServiceError::InvalidArgument(format!(
             "rating must be between 0.0 and 5.0, got {value}"
         )))
     }
@@ -60,7 +46,7 @@ fn price_cents(field: &str, value: i64) -> Result<i64, ServiceError> {
     if (0..=MAX_PRICE_CENTS).contains(&value) {
         Ok(value)
     } else {
-        Err(invalid(format!(
+        Err(ServiceError::InvalidArgument(format!(
             "{field} must be between 0 and {MAX_PRICE_CENTS} cents, got {value}"
         )))
     }
@@ -77,9 +63,9 @@ pub(crate) struct NewMenuItem {
 
 impl NewMenuItem {
     pub(crate) fn from_request(request: &pb::AddMenuItemRequest) -> Result<Self, ServiceError> {
-        restaurant_id("restaurant_id", &request.restaurant_id)?;
+        RESTAURANT.check("restaurant_id", &request.restaurant_id)?;
         Ok(Self {
-            name: validate::required("name", &request.name, 100).map_err(invalid)?,
+            name: validate::required("name", &request.name, 100)?,
             description: description(&request.description)?,
             price_cents: price_cents("price_cents", request.price_cents)?,
             available: request.available.unwrap_or(true),
@@ -88,9 +74,7 @@ impl NewMenuItem {
 }
 
 fn description(value: &str) -> Result<String, ServiceError> {
-    Ok(validate::optional("description", value, 500)
-        .map_err(invalid)?
-        .unwrap_or_default())
+    Ok(validate::optional("description", value, 500)?.unwrap_or_default())
 }
 
 /// Changes to a menu item: `None` leaves a field as it is.
@@ -104,13 +88,13 @@ pub(crate) struct MenuItemChanges {
 
 impl MenuItemChanges {
     pub(crate) fn from_request(request: &pb::UpdateMenuItemRequest) -> Result<Self, ServiceError> {
-        restaurant_id("restaurant_id", &request.restaurant_id)?;
-        menu_item_id("menu_item_id", &request.menu_item_id)?;
+        RESTAURANT.check("restaurant_id", &request.restaurant_id)?;
+        MENU_ITEM.check("menu_item_id", &request.menu_item_id)?;
         let changes = Self {
             name: request
                 .name
                 .as_deref()
-                .map(|name| validate::required("name", name, 100).map_err(invalid))
+                .map(|name| validate::required("name", name, 100))
                 .transpose()?,
             description: request.description.as_deref().map(description).transpose()?,
             price_cents: request
@@ -124,7 +108,7 @@ impl MenuItemChanges {
             && changes.price_cents.is_none()
             && changes.available.is_none();
         if nothing {
-            return Err(invalid(
+            return Err(ServiceError::InvalidArgument(
                 "nothing to update: set at least one of name, description, price_cents, available".into(),
             ));
         }
@@ -146,20 +130,19 @@ pub(crate) struct RestaurantFilter {
 
 impl RestaurantFilter {
     pub(crate) fn from_request(request: &pb::ListRestaurantsRequest) -> Result<Self, ServiceError> {
-        let cuisine = validate::optional("cuisine", &request.cuisine, 50).map_err(invalid)?;
-        let query = validate::optional("query", &request.query, 100).map_err(invalid)?;
+        let cuisine = validate::optional("cuisine", &request.cuisine, 50)?;
+        let query = validate::optional("query", &request.query, 100)?;
         let after = (!request.page_token.is_empty())
             .then(|| {
                 RESTAURANT
                     .check("page_token", &request.page_token)
                     .map(|()| request.page_token.clone())
-                    .map_err(invalid)
             })
             .transpose()?;
         Ok(Self {
             cuisine: cuisine.map(|cuisine| cuisine.to_lowercase()),
             name_pattern: query.map(|query| format!("%{}%", escape_like(&query.to_lowercase()))),
-            page_size: dishpatch::page::size(request.page_size).map_err(invalid)?,
+            page_size: dishpatch::page::size(request.page_size)?,
             after,
         })
     }
@@ -186,14 +169,13 @@ pub(crate) struct PriceRequest<'a> {
 
 impl<'a> PriceRequest<'a> {
     pub(crate) fn from_request(request: &'a pb::PriceItemsRequest) -> Result<Self, ServiceError> {
-        restaurant_id("restaurant_id", &request.restaurant_id)?;
+        RESTAURANT.check("restaurant_id", &request.restaurant_id)?;
         let lines = &request.items;
         validate::order_lines(
             lines
                 .iter()
                 .map(|line| (line.menu_item_id.as_str(), line.quantity)),
-        )
-        .map_err(invalid)?;
+        )?;
         Ok(Self {
             restaurant_id: &request.restaurant_id,
             lines,

@@ -1,11 +1,11 @@
 //! The gRPC face of restaurant-svc: checks each request, then delegates.
 
 use crate::{
-    domain::{self, MenuItemChanges, NewMenuItem, NewRestaurant, PriceRequest, RestaurantFilter},
+    domain::{MenuItemChanges, NewMenuItem, NewRestaurant, PriceRequest, RestaurantFilter},
     store::RestaurantStore,
 };
-use dishpatch::call::CallContext;
 use dishpatch::proto::restaurant::v1::{self as pb, restaurant_service_server::RestaurantService};
+use dishpatch::{call::CallContext, ids::RESTAURANT};
 use std::collections::HashMap;
 use tonic::{Request, Response, Status};
 
@@ -39,7 +39,7 @@ impl RestaurantService for RestaurantApi {
         request: Request<pb::GetRestaurantRequest>,
     ) -> Result<Response<pb::Restaurant>, Status> {
         let id = &request.get_ref().id;
-        domain::restaurant_id("id", id)?;
+        RESTAURANT.check("id", id)?;
         Ok(Response::new(self.store.restaurant(id).await?))
     }
 
@@ -49,10 +49,8 @@ impl RestaurantService for RestaurantApi {
     ) -> Result<Response<pb::ListRestaurantsResponse>, Status> {
         let filter = RestaurantFilter::from_request(request.get_ref())?;
         let (restaurants, more) = self.store.list_restaurants(&filter).await?;
-        let next_page_token = match restaurants.last() {
-            Some(last) if more => last.id.clone(),
-            _ => String::new(),
-        };
+        let next_page_token =
+            dishpatch::page::next_token(&restaurants, more, |restaurant| restaurant.id.clone());
         Ok(Response::new(pb::ListRestaurantsResponse {
             restaurants,
             next_page_token,
@@ -61,7 +59,7 @@ impl RestaurantService for RestaurantApi {
 
     async fn get_menu(&self, request: Request<pb::GetMenuRequest>) -> Result<Response<pb::Menu>, Status> {
         let restaurant_id = request.into_inner().restaurant_id;
-        domain::restaurant_id("restaurant_id", &restaurant_id)?;
+        RESTAURANT.check("restaurant_id", &restaurant_id)?;
         let (_, items) = self.store.menu(&restaurant_id).await?;
         Ok(Response::new(pb::Menu { restaurant_id, items }))
     }

@@ -50,6 +50,20 @@ pub struct Migrations {
     pub postgres: &'static Migrator,
 }
 
+/// Defines `pub static MIGRATIONS: Migrations`: the migrations of the
+/// service crate that invokes it, embedded from its `migrations/sqlite`
+/// and `migrations/postgres` folders.
+#[macro_export]
+macro_rules! migrations {
+    () => {
+        /// This service's migrations, for both backends.
+        pub static MIGRATIONS: $crate::store::Migrations = $crate::store::Migrations {
+            sqlite: &::sqlx::migrate!("./migrations/sqlite"),
+            postgres: &::sqlx::migrate!("./migrations/postgres"),
+        };
+    };
+}
+
 /// Why a store could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
