@@ -6,7 +6,9 @@
 //! tonic's server enforces, and as an absolute time
 //! ([`wire::DEADLINE`](crate::wire::DEADLINE)), which survives a callee that
 //! was stopped with the call queued (a relative timeout only starts when
-//! the call is read). A callee keeps the earlier of the two.
+//! the call is read). A callee keeps the earlier of the two, giving the
+//! absolute one [`CLOCK_SKEW_ALLOWANCE`]: hosts' clocks differ a little, and
+//! a callee whose clock runs ahead must not refuse every call.
 
 use crate::wire::{DEADLINE, GRPC_TIMEOUT, REQUEST_ID};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,6 +17,11 @@ use tonic::{
     Request,
     metadata::{AsciiMetadataValue, MetadataMap},
 };
+
+/// How far a callee's clock may run ahead of its caller's before it reads
+/// the caller's absolute deadline as passed too early. Stalls longer than
+/// this are still seen.
+pub const CLOCK_SKEW_ALLOWANCE: Duration = Duration::from_secs(1);
 
 /// The request id and deadline of a call.
 #[derive(Debug, Clone, Default)]
@@ -47,7 +54,7 @@ impl CallContext {
             .get(DEADLINE)
             .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
             .map(|micros| {
-                let at = UNIX_EPOCH + Duration::from_micros(micros);
+                let at = UNIX_EPOCH + Duration::from_micros(micros) + CLOCK_SKEW_ALLOWANCE;
                 now + at.duration_since(SystemTime::now()).unwrap_or_default()
             });
         Self {
@@ -149,7 +156,7 @@ mod tests {
         let remaining = incoming.deadline().unwrap() - Instant::now();
         assert!(
             remaining <= Duration::from_secs(2) && remaining > Duration::from_secs(1),
-            "{remaining:?}"
+            "the relative timeout is the earlier: {remaining:?}"
         );
         assert!(!incoming.has_expired());
     }
@@ -157,7 +164,8 @@ mod tests {
     #[tokio::test]
     async fn a_call_read_after_its_absolute_deadline_has_expired() {
         // As a callee stopped for a while finds a call it had queued: the
-        // relative timeout looks fresh, the absolute deadline has passed.
+        // relative timeout looks fresh, the absolute deadline (and the
+        // allowance for clock skew) has passed.
         let mut stale = Request::new(());
         stale.metadata_mut().insert(GRPC_TIMEOUT, "5S".parse().unwrap());
         let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
@@ -166,6 +174,16 @@ mod tests {
             .metadata_mut()
             .insert(DEADLINE, micros.to_string().parse().unwrap());
         assert!(CallContext::of(&stale).has_expired());
+
+        // A deadline just passed by the callee's clock is within the
+        // allowance: its clock may run ahead.
+        let mut skewed = Request::new(());
+        let just_passed = SystemTime::now() - Duration::from_millis(100);
+        let micros = just_passed.duration_since(UNIX_EPOCH).unwrap().as_micros();
+        skewed
+            .metadata_mut()
+            .insert(DEADLINE, micros.to_string().parse().unwrap());
+        assert!(!CallContext::of(&skewed).has_expired());
 
         let mut fresh = Request::new(());
         fresh.metadata_mut().insert(GRPC_TIMEOUT, "5S".parse().unwrap());

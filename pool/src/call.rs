@@ -329,7 +329,7 @@ impl ReplicaPool {
             // A replica given less than the least per-try timeout was given
             // too little to judge it by.
             if try_timeout >= shared.settings.try_timeout.min {
-                shared.observe(&replica, Observation::Ejected(why.clone()));
+                shared.eject_outlier(&replica, why.clone());
             }
             let status = Status::deadline_exceeded(format!("{} ({}): {why}", shared.service, replica.addr()));
             Err(failed(status, Outcome::Unknown))
@@ -384,8 +384,25 @@ impl crate::Shared {
                 "{} calls in a row missed (server errors, or hedges answered first)",
                 self.settings.ejection.consecutive
             );
-            self.observe(replica, Observation::Ejected(why));
+            self.eject_outlier(replica, why);
         }
+    }
+
+    /// Ejects `replica` for being slow or erring, unless that would take
+    /// more than the ejection's `max_share` of the known replicas out.
+    fn eject_outlier(&self, replica: &Arc<Replica>, why: String) {
+        let known = self.replicas.load().len();
+        let staying = self.rotation.load().len() - usize::from(replica.in_rotation());
+        if (staying as f64) < known as f64 * (1.0 - self.settings.ejection.max_share) {
+            tracing::debug!(
+                service = self.service,
+                replica = replica.addr(),
+                why,
+                "not ejected: too many are out"
+            );
+            return;
+        }
+        self.observe(replica, Observation::Ejected(why));
     }
 
     /// How long an attempt on `replica` that may be retried waits.

@@ -213,7 +213,7 @@ mod tests {
         let replica = replica();
         let ejection = Ejection {
             consecutive: 3,
-            window: Duration::from_secs(10),
+            ..crate::PoolSettings::default().ejection
         };
         assert!(!replica.missed(&ejection));
         assert!(!replica.missed(&ejection));

@@ -73,14 +73,22 @@ pub struct TryTimeout {
 /// in a row, each within `window` of the first, leaves rotation until
 /// probes bring it back, as Envoy's consecutive-5xx detector does. A miss
 /// is a server error (INTERNAL, UNKNOWN, DATA_LOSS) or a hedge race lost
-/// (another replica answered first). Unreachable replicas, timeouts and
-/// UNAVAILABLE answers leave at once, without counting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// (another replica answered first). Timeouts eject at once, without
+/// counting. But a slow or erring replica is not ejected when that would
+/// leave fewer than `1 - max_share` of the known replicas in rotation: when
+/// most replicas seem slow, the fleet is overloaded, and ejecting them
+/// would only pile the load onto fewer (Envoy's max_ejection_percent). A
+/// replica that is unreachable, or says UNAVAILABLE, leaves at once
+/// whatever the share.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ejection {
     /// Misses in a row that eject.
     pub consecutive: u32,
     /// How close together they must come.
     pub window: Duration,
+    /// The largest share (0.0 to 1.0) of the known replicas that slowness
+    /// and errors may take out of rotation.
+    pub max_share: f64,
 }
 
 /// Envoy's panic threshold: when fewer than `threshold` (0.0 to 1.0) of a
@@ -142,6 +150,7 @@ impl Default for PoolSettings {
             ejection: Ejection {
                 consecutive: 5,
                 window: Duration::from_secs(10),
+                max_share: 0.5,
             },
             slow_start: Duration::from_secs(10),
             panic: Panic {

@@ -63,8 +63,8 @@ async fn a_call_read_after_its_absolute_deadline_stores_nothing() {
     // its relative timeout looks fresh, its absolute deadline has passed.
     let mut request = tonic::Request::new(place(&restaurant_id, &items, "stale", 1));
     request.set_timeout(Duration::from_secs(5));
-    let a_second_ago = SystemTime::now() - Duration::from_secs(1);
-    let micros = a_second_ago.duration_since(UNIX_EPOCH).unwrap().as_micros();
+    let a_while_ago = SystemTime::now() - Duration::from_secs(3);
+    let micros = a_while_ago.duration_since(UNIX_EPOCH).unwrap().as_micros();
     request
         .metadata_mut()
         .insert(wire::DEADLINE, micros.to_string().parse().unwrap());

@@ -33,7 +33,7 @@ async fn a_run_of_server_errors_ejects() {
     let settings = PoolSettings {
         ejection: Ejection {
             consecutive: 3,
-            window: Duration::from_secs(10),
+            ..settings().ejection
         },
         ..settings()
     };

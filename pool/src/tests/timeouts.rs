@@ -206,3 +206,25 @@ async fn a_replica_that_loses_every_hedge_race_is_ejected() {
         "five races lost in a row"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn slowness_takes_out_no_more_than_half_the_replicas() {
+    let net = TestNet::default();
+    let (a, b) = (net.replica("a:1"), net.replica("b:1"));
+    let pool = net.running_pool(&["a:1", "b:1"], settings()).await;
+    a.freeze(true);
+    b.behave(Behaviour::Hang);
+    let failed = call(&pool, CallKind::Read, Duration::from_secs(2))
+        .await
+        .unwrap_err();
+    assert_eq!(failed.status().code(), Code::DeadlineExceeded);
+    // a timed out first and left; b, the last one in, missed the deadline
+    // and stayed: when every replica is slow, ejecting them only piles the
+    // load onto fewer.
+    let ejections: Vec<u64> = pool
+        .replica_states()
+        .iter()
+        .map(|replica| replica.ejections)
+        .collect();
+    assert_eq!(ejections, [1, 0]);
+}
