@@ -1,8 +1,13 @@
 //! Per-try timeouts, deadlines, and hedged reads.
 
-use super::support::{Behaviour, TestNet, call, in_rotation, out_of_rotation, settings};
+use super::support::{
+    Behaviour, Running, TestNet, TestReplica, call, in_rotation, out_of_rotation, settings,
+};
 use crate::{CallKind, OutOfRotation, Outcome, PoolSettings};
-use std::{sync::atomic::Ordering::SeqCst, time::Duration};
+use std::{
+    sync::{Arc, atomic::Ordering::SeqCst},
+    time::Duration,
+};
 use tokio::time::Instant;
 use tonic::Code;
 
@@ -123,8 +128,9 @@ async fn a_deadline_too_short_to_judge_by_ejects_nobody() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_slow_read_is_hedged_and_the_loser_cancelled() {
+/// A pool that hedges reads over replicas a and b, which answered 40 reads
+/// in 10 ms each: the pool's p95 is about 10 ms.
+async fn hedging_after_40_reads_of_10_ms() -> (TestNet, Running, Arc<TestReplica>, Arc<TestReplica>) {
     let net = TestNet::default();
     let (a, b) = (net.replica("a:1"), net.replica("b:1"));
     let hedging = PoolSettings {
@@ -138,6 +144,12 @@ async fn a_slow_read_is_hedged_and_the_loser_cancelled() {
     for _ in 0..40 {
         call(&pool, CallKind::Read, DEADLINE).await.unwrap();
     }
+    (net, pool, a, b)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_read_is_hedged_and_the_loser_cancelled() {
+    let (_net, pool, a, b) = hedging_after_40_reads_of_10_ms().await;
     assert_eq!(
         a.calls.load(SeqCst) + b.calls.load(SeqCst),
         40,
@@ -176,19 +188,7 @@ async fn a_slow_read_is_hedged_and_the_loser_cancelled() {
 
 #[tokio::test(start_paused = true)]
 async fn a_replica_that_loses_every_hedge_race_is_ejected() {
-    let net = TestNet::default();
-    let (a, b) = (net.replica("a:1"), net.replica("b:1"));
-    let hedging = PoolSettings {
-        hedge_reads: true,
-        ..settings()
-    };
-    let pool = net.running_pool(&["a:1", "b:1"], hedging).await;
-    for replica in [&a, &b] {
-        replica.behave(Behaviour::Slow(Duration::from_millis(10)));
-    }
-    for _ in 0..40 {
-        call(&pool, CallKind::Read, DEADLINE).await.unwrap();
-    }
+    let (_net, pool, a, _) = hedging_after_40_reads_of_10_ms().await;
     // Frozen for calls: every read sent to it is answered by a hedge.
     a.behave(Behaviour::Hang);
     for _ in 0..10 {
