@@ -30,6 +30,10 @@ pub enum ServiceError {
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] sqlx::Error),
+    /// The store failed while committing: the write may or may not have
+    /// been made.
+    #[error("store, committing: {0}")]
+    CommitFailed(sqlx::Error),
 }
 
 impl From<crate::validate::FieldError> for ServiceError {
@@ -49,6 +53,7 @@ impl From<crate::store::WriteError> for ServiceError {
         match error {
             crate::store::WriteError::DeadlinePassed => Self::DeadlinePassed,
             crate::store::WriteError::Store(error) => Self::Store(error),
+            crate::store::WriteError::CommitFailed(error) => Self::CommitFailed(error),
         }
     }
 }
@@ -63,6 +68,12 @@ impl From<ServiceError> for Status {
             ServiceError::Downstream(status) => status,
             error @ ServiceError::DeadlinePassed => Status::deadline_exceeded(error.to_string()),
             ServiceError::Store(error) => store_status(&error),
+            ServiceError::CommitFailed(error) => {
+                tracing::error!(%error, "store failure while committing");
+                // UNKNOWN, not UNAVAILABLE: a caller must not take it for
+                // "nothing happened" and simply send the write again.
+                Status::unknown("the store failed while committing: the write may or may not have been made")
+            }
         }
     }
 }

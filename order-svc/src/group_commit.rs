@@ -129,8 +129,8 @@ async fn store_batch(store: &OrderStore, mut batch: Vec<(Placement, Caller)>) {
                 }
                 return;
             }
-            Err(WriteError::Store(error)) => {
-                let status = Status::from(ServiceError::Store(error));
+            Err(error) => {
+                let status = Status::from(ServiceError::from(error));
                 for caller in callers {
                     caller.answer.send(Err(status.clone())).ok();
                 }

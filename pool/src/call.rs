@@ -191,45 +191,57 @@ impl ReplicaPool {
         let mut tried = Tried::default();
         let mut in_flight = FuturesUnordered::new();
         let mut last_failure: Option<CallError> = None;
+        // Whether an attempt may have taken effect: what the call as a
+        // whole reports, whatever its last attempt found.
+        let mut maybe_took_effect = false;
         let mut hedge_at = None;
         // The replicas of the attempts in flight: the last one sent, and
         // its hedge.
         let (mut primary, mut hedge): (Option<Arc<Replica>>, Option<Arc<Replica>>) = (None, None);
         loop {
             if in_flight.is_empty() {
-                let previous = last_failure.take();
-                if let Some(failure) = &previous {
-                    let retry = failure.worth_retrying()
-                        && tried.len() < MAX_ATTEMPTS
-                        && Instant::now() < deadline
-                        && budget.withdraw();
-                    if !retry {
-                        return Err(previous.expect("a failure"));
+                let previous = last_failure.take().map(|mut failure| {
+                    if maybe_took_effect {
+                        failure.outcome = Outcome::Unknown;
                     }
-                    tracing::debug!(service = shared.service, tried = tried.len(), code = ?failure.status.code(), "retrying on another replica");
-                }
-                let Some(replica) = shared.pick(&tried, true) else {
+                    failure
+                });
+                let replica = match &previous {
+                    None => shared.pick(&tried, true),
+                    Some(failure) => {
+                        let retry = failure.worth_retrying()
+                            && tried.len() < MAX_ATTEMPTS
+                            && Instant::now() < deadline;
+                        let replica = retry.then(|| shared.pick(&tried, true)).flatten();
+                        replica.filter(|_| budget.withdraw())
+                    }
+                };
+                let Some(replica) = replica else {
                     return Err(previous.unwrap_or_else(|| shared.no_replica(kind)));
                 };
+                if let Some(failure) = &previous {
+                    tracing::debug!(service = shared.service, tried = tried.len(), code = ?failure.status.code(), "retrying on another replica");
+                }
                 tried.add(&replica);
-                primary = Some(replica.clone());
                 let elsewhere = shared.has_untried(&tried);
-                if kind == CallKind::Read && shared.settings.hedge_reads && elsewhere && tried.len() == 1 {
-                    hedge_at = shared
-                        .latency
-                        .quantile(0.95)
+                // Only a first attempt is hedged.
+                hedge_at =
+                    (kind == CallKind::Read && shared.settings.hedge_reads && elsewhere && tried.len() == 1)
+                        .then(|| shared.latency.quantile(0.95))
+                        .flatten()
                         .map(|p95| Instant::now() + p95)
                         .filter(|at| *at < deadline);
-                }
-                in_flight.push(self.attempt(
-                    replica,
+                (primary, hedge) = (Some(replica.clone()), None);
+                let attempt = self.attempt(
+                    replica.clone(),
                     elsewhere,
                     context,
                     kind,
                     message.clone(),
                     &send,
                     deadline,
-                ));
+                );
+                in_flight.push(tagged(replica.id(), attempt));
             }
             let hedge_due = async {
                 match hedge_at {
@@ -239,26 +251,23 @@ impl ReplicaPool {
             };
             tokio::select! {
                 biased;
-                Some(result) = in_flight.next() => match result {
+                Some((replica_id, result)) = in_flight.next() => match result {
                     Ok(answered) => {
-                        // Dropping the other attempt, if any, cancels it:
-                        // its replica lost the race.
-                        let loser = [primary, hedge]
-                            .into_iter()
-                            .flatten()
-                            .find(|replica| *replica.served_by() != answered.served_by);
-                        if let Some(loser) = loser.filter(|_| !in_flight.is_empty()) {
-                            shared.missed(&loser);
+                        // Dropping the other attempt, if any, cancels it.
+                        // When the hedge won, the replica it was sent to
+                        // relieve lost the race: a miss. (A hedge that lost
+                        // merely started late.)
+                        let hedge_won = hedge.as_ref().is_some_and(|hedge| hedge.id() == replica_id);
+                        if let Some(slow) = primary.filter(|_| hedge_won && !in_flight.is_empty()) {
+                            shared.missed(&slow);
                         }
                         return Ok(answered);
                     }
                     Err(failure) => {
-                        let finished = |replica: &Option<Arc<Replica>>| {
-                            replica.as_ref().map(|replica| replica.served_by()) == failure.served_by.as_ref()
-                        };
-                        if finished(&primary) {
+                        maybe_took_effect |= failure.outcome == Outcome::Unknown;
+                        if primary.as_ref().is_some_and(|primary| primary.id() == replica_id) {
                             primary = None;
-                        } else if finished(&hedge) {
+                        } else if hedge.as_ref().is_some_and(|hedge| hedge.id() == replica_id) {
                             hedge = None;
                         }
                         last_failure = Some(failure);
@@ -267,15 +276,16 @@ impl ReplicaPool {
                 () = hedge_due => {
                     hedge_at = None;
                     if tried.len() < MAX_ATTEMPTS
-                        && budget.withdraw()
                         && let Some(replica) = shared.pick(&tried, false)
+                        && budget.withdraw()
                     {
                         tracing::debug!(service = shared.service, replica = replica.addr(), "hedging");
                         tried.add(&replica);
                         hedge = Some(replica.clone());
                         // Both attempts wait their per-try timeouts: had the
                         // first failed, the call would have gone here.
-                        in_flight.push(self.attempt(replica, true, context, kind, message.clone(), &send, deadline));
+                        let attempt = self.attempt(replica.clone(), true, context, kind, message.clone(), &send, deadline);
+                        in_flight.push(tagged(replica.id(), attempt));
                     }
                 }
             }
@@ -356,12 +366,20 @@ impl ReplicaPool {
             if why == Why::TimedOut {
                 return timed_out();
             }
-            shared.observe(&replica, Observation::Ejected(message.clone()));
-            let status = Status::unavailable(format!("{} ({}): {message}", shared.service, replica.addr()));
-            let outcome = match why {
-                Why::NotConnected => Outcome::NotSent,
-                Why::TimedOut | Why::Broken => Outcome::Unknown,
+            tracing::warn!(
+                service = shared.service,
+                replica = replica.addr(),
+                error = message,
+                "call failed on its connection"
+            );
+            shared.observe(&replica, Observation::Ejected(message));
+            // What went wrong in detail is logged; the caller is told what
+            // it means.
+            let (outcome, what) = match why {
+                Why::NotConnected => (Outcome::NotSent, "could not be reached"),
+                Why::TimedOut | Why::Broken => (Outcome::Unknown, "lost the connection before answering"),
             };
+            let status = Status::unavailable(format!("{} ({}) {what}", shared.service, replica.addr()));
             return Err(failed(status, outcome));
         }
         let server_error = matches!(status.code(), Code::Internal | Code::Unknown | Code::DataLoss);
@@ -376,6 +394,11 @@ impl ReplicaPool {
     }
 }
 
+/// `attempt`'s outcome, with the id of the replica it went to.
+async fn tagged<T>(replica_id: u64, attempt: impl Future<Output = T>) -> (u64, T) {
+    (replica_id, attempt.await)
+}
+
 impl crate::Shared {
     /// Counts a miss of `replica`, ejecting it at the end of a run.
     fn missed(&self, replica: &Arc<Replica>) {
@@ -386,23 +409,6 @@ impl crate::Shared {
             );
             self.eject_outlier(replica, why);
         }
-    }
-
-    /// Ejects `replica` for being slow or erring, unless that would take
-    /// more than the ejection's `max_share` of the known replicas out.
-    fn eject_outlier(&self, replica: &Arc<Replica>, why: String) {
-        let known = self.replicas.load().len();
-        let staying = self.rotation.load().len() - usize::from(replica.in_rotation());
-        if (staying as f64) < known as f64 * (1.0 - self.settings.ejection.max_share) {
-            tracing::debug!(
-                service = self.service,
-                replica = replica.addr(),
-                why,
-                "not ejected: too many are out"
-            );
-            return;
-        }
-        self.observe(replica, Observation::Ejected(why));
     }
 
     /// How long an attempt on `replica` that may be retried waits.

@@ -36,6 +36,7 @@ pub(crate) async fn follow(
         Err(error) => {
             tracing::error!(service = pool.service, name, %error, "cannot resolve DNS names");
             pool.looked_up[source].store(true, std::sync::atomic::Ordering::Relaxed);
+            pool.settle_if_all_looked_at();
             return;
         }
     };

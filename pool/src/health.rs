@@ -20,6 +20,10 @@ use tokio::time::Instant;
 pub(crate) enum Observation {
     /// A probe found it SERVING.
     Serving,
+    /// An open Watch brought no news: still SERVING, as far as it says. It
+    /// counts as a SERVING probe, but does not bring back a replica calls
+    /// ejected: only an answered probe does.
+    StillServing,
     /// A probe found it NOT_SERVING: it is draining.
     NotServing,
     /// A probe failed (unreachable, timed out, or health unknown).
@@ -97,7 +101,8 @@ impl Health {
     pub(crate) fn observe(&mut self, observation: &Observation, probe: &ProbeSettings) -> Option<bool> {
         let before = self.in_rotation();
         match observation {
-            Observation::Serving => {
+            Observation::StillServing if self.out == Some(OutOfRotation::Ejected) => return None,
+            Observation::Serving | Observation::StillServing => {
                 self.consecutive_failures = 0;
                 self.consecutive_probe_failures = 0;
                 self.consecutive_successes = self.consecutive_successes.saturating_add(1);
@@ -128,7 +133,7 @@ impl Health {
             }
         }
         if let Some(found) = match observation {
-            Observation::Serving => Some("SERVING".to_owned()),
+            Observation::Serving | Observation::StillServing => Some("SERVING".to_owned()),
             Observation::NotServing => Some("NOT_SERVING".to_owned()),
             Observation::ProbeFailed(why) => Some(format!("failed: {why}")),
             Observation::Ejected(_) => None,

@@ -25,6 +25,11 @@ pub(crate) const MIN_SAMPLES: u64 = 20;
 /// How long one generation counts before the older one is cleared.
 const WINDOW: Duration = Duration::from_secs(10);
 
+/// How fast the smoothed latency forgets: it falls to 1/e of itself in
+/// this long without answers, so a replica that answered slowly once and
+/// then got no calls (p2c avoided it) is tried again.
+const DECAY: Duration = Duration::from_secs(5);
+
 /// Latencies of recent answers.
 #[derive(Debug)]
 pub(crate) struct RecentLatency {
@@ -35,8 +40,11 @@ pub(crate) struct RecentLatency {
     current_since_ms: AtomicU64,
     epoch: Instant,
     /// A smoothed latency in µs that jumps up at once to a slower answer
-    /// and decays towards faster ones (peak EWMA), for p2c's load.
+    /// and decays towards faster ones, and with time (peak EWMA, as
+    /// tower's and linkerd's balancers keep it), for p2c's load; and when
+    /// it was last set, in ms since `epoch`.
     peak_ewma_us: AtomicU64,
+    peak_ewma_at_ms: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -64,6 +72,7 @@ impl RecentLatency {
             current_since_ms: AtomicU64::new(0),
             epoch: Instant::now(),
             peak_ewma_us: AtomicU64::new(0),
+            peak_ewma_at_ms: AtomicU64::new(0),
         }
     }
 
@@ -76,13 +85,15 @@ impl RecentLatency {
         // Races between two recorders lose one of their updates: the
         // estimate stays an estimate.
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        let ewma = self.peak_ewma_us.load(Relaxed);
+        let now_ms = self.now_ms();
+        let ewma = self.peak_ewma_at(now_ms);
         let next = if micros >= ewma {
             micros
         } else {
             ewma - (ewma - micros) / 8
         };
         self.peak_ewma_us.store(next, Relaxed);
+        self.peak_ewma_at_ms.store(now_ms, Relaxed);
     }
 
     /// The latency below which `quantile` (0.0 to 1.0) of recent answers
@@ -111,13 +122,27 @@ impl RecentLatency {
 
     /// The smoothed latency for load estimates (zero before any answer).
     pub(crate) fn peak_ewma(&self) -> Duration {
-        Duration::from_micros(self.peak_ewma_us.load(Relaxed))
+        Duration::from_micros(self.peak_ewma_at(self.now_ms()))
+    }
+
+    /// The smoothed latency in µs, decayed to `now_ms`.
+    fn peak_ewma_at(&self, now_ms: u64) -> u64 {
+        let ewma = self.peak_ewma_us.load(Relaxed);
+        let idle_ms = now_ms.saturating_sub(self.peak_ewma_at_ms.load(Relaxed));
+        if idle_ms == 0 {
+            return ewma;
+        }
+        (ewma as f64 * (-(idle_ms as f64) / DECAY.as_millis() as f64).exp()) as u64
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Starts counting in the other generation, cleared, once the current
     /// one has counted for a window.
     fn turn_generation_if_due(&self) {
-        let now_ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let now_ms = self.now_ms();
         let since = self.current_since_ms.load(Relaxed);
         let window_ms = WINDOW.as_millis() as u64;
         if now_ms.saturating_sub(since) < window_ms {
@@ -218,8 +243,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn peak_ewma_jumps_up_and_decays() {
+    #[tokio::test(start_paused = true)]
+    async fn peak_ewma_jumps_up_and_decays() {
         let recent = RecentLatency::new();
         recent.record(Duration::from_millis(8));
         assert_eq!(recent.peak_ewma(), Duration::from_millis(8));
@@ -227,6 +252,17 @@ mod tests {
         assert_eq!(recent.peak_ewma(), Duration::from_millis(7));
         recent.record(Duration::from_millis(20));
         assert_eq!(recent.peak_ewma(), Duration::from_millis(20));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn peak_ewma_fades_without_answers() {
+        let recent = RecentLatency::new();
+        recent.record(Duration::from_secs(2));
+        tokio::time::advance(DECAY).await;
+        let faded = recent.peak_ewma().as_secs_f64();
+        assert!((faded - 2.0 / std::f64::consts::E).abs() < 0.01, "{faded}");
+        tokio::time::advance(DECAY * 5).await;
+        assert!(recent.peak_ewma() < Duration::from_millis(20));
     }
 
     #[tokio::test(start_paused = true)]

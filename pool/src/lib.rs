@@ -224,6 +224,8 @@ impl ReplicaPool {
                     Some(replica) = new_replicas.recv() => {
                         tasks.spawn(prober::probe(shared.clone(), replica, stop.clone()));
                     }
+                    // Probers of retired replicas end on their own.
+                    Some(_) = tasks.join_next() => {}
                     () = stop.cancelled() => break,
                 }
             }
@@ -277,6 +279,39 @@ impl Shared {
     /// rotation when that moves it in or out.
     fn observe(&self, replica: &Arc<Replica>, observation: Observation) {
         let change = replica.observe(&observation, &self.settings.probe);
+        self.changed(replica, change, &observation);
+    }
+
+    /// Ejects `replica` for being slow or erring, unless that would take
+    /// more than the ejection's `max_share` of the known replicas out. The
+    /// count and the ejection are one step under the rebuild lock, so
+    /// replicas timing out together cannot all pass the count.
+    fn eject_outlier(&self, replica: &Arc<Replica>, why: String) {
+        let observation = Observation::Ejected(why);
+        let change = {
+            let _rebuilding = self.rebuilding.lock().expect("rebuild lock");
+            let replicas = self.replicas.load();
+            let staying = replicas
+                .iter()
+                .filter(|other| other.id() != replica.id() && other.in_rotation())
+                .count();
+            if (staying as f64) < replicas.len() as f64 * (1.0 - self.settings.ejection.max_share) {
+                tracing::debug!(
+                    service = self.service,
+                    replica = replica.addr(),
+                    ?observation,
+                    "not ejected: too many are out"
+                );
+                return;
+            }
+            replica.observe(&observation, &self.settings.probe)
+        };
+        self.changed(replica, change, &observation);
+    }
+
+    /// What follows a change of `replica`'s health: the pool settles, and
+    /// when it moved in or out of rotation, the rotation is rebuilt.
+    fn changed(&self, replica: &Arc<Replica>, change: Option<bool>, observation: &Observation) {
         if change == Some(true) {
             self.settled.send_replace(true);
         } else {

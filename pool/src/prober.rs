@@ -142,8 +142,12 @@ impl Prober {
                 update = updates.message() => update,
                 () = tokio::time::sleep(wait) => {
                     if serving {
+                        // A replica calls ejected must answer a Check to
+                        // come back; should a call eject it between this
+                        // look and the observation, the observation says
+                        // it was no probe.
                         let found = if self.replica.in_rotation() {
-                            Observation::Serving
+                            Observation::StillServing
                         } else {
                             self.check().await
                         };

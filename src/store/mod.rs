@@ -93,9 +93,13 @@ pub enum WriteError {
     /// was written.
     #[error("the caller's deadline passed before the write; nothing was written")]
     DeadlinePassed,
-    /// The store failed.
+    /// The store failed before the commit: nothing was written.
     #[error(transparent)]
     Store(#[from] sqlx::Error),
+    /// The commit itself failed (a lost connection, say): the write may or
+    /// may not have been made.
+    #[error("committing: {0}")]
+    CommitFailed(sqlx::Error),
 }
 
 /// An open, migrated store.
@@ -123,7 +127,7 @@ impl WriteTransaction {
         if self.deadline.is_some_and(|deadline| deadline <= Instant::now()) {
             return Err(WriteError::DeadlinePassed);
         }
-        Ok(self.transaction.commit().await?)
+        self.transaction.commit().await.map_err(WriteError::CommitFailed)
     }
 }
 

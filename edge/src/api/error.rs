@@ -85,15 +85,20 @@ pub(crate) struct ErrorDetails {
 
 impl From<CallError> for ApiError {
     /// A failed call. A write whose outcome is unknown (it timed out, or
-    /// the connection broke, after it may have reached its service) says
-    /// so: 504 or 502 with `outcome_unknown`, never 503 with `Retry-After`,
-    /// which would invite the client to make it twice.
+    /// the connection broke, after it may have reached its service; or the
+    /// service itself could not tell: CANCELLED as its own timeout cut the
+    /// write short, UNKNOWN as its commit failed) says so: 504 or 502 with
+    /// `outcome_unknown`, never 503 with `Retry-After`, which would invite
+    /// the client to make it twice.
     fn from(failed: CallError) -> Self {
         let served_by = failed.served_by().cloned();
         let status = failed.status();
-        let mut error = if failed.outcome() == Outcome::Unknown && failed.kind().writes() {
+        let unknown = failed.outcome() == Outcome::Unknown
+            || (failed.outcome() == Outcome::Answered
+                && matches!(status.code(), Code::Cancelled | Code::Unknown));
+        let mut error = if unknown && failed.kind().writes() {
             let http = match status.code() {
-                Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+                Code::DeadlineExceeded | Code::Cancelled => StatusCode::GATEWAY_TIMEOUT,
                 _ => StatusCode::BAD_GATEWAY,
             };
             Self::new(

@@ -159,3 +159,23 @@ async fn retries_stop_when_the_budget_runs_dry() {
         "{attempts} attempts for {calls} calls"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_call_that_may_have_taken_effect_says_so_whatever_its_last_attempt_found() {
+    let net = TestNet::default();
+    net.replica("a:1").behave(Behaviour::Hang);
+    net.replica("b:1")
+        .behave(Behaviour::Fail(Code::Unavailable, true));
+    let pool = net.running_pool(&["a:1", "b:1"], settings()).await;
+    // a times out (it may have stored the write), then b refuses for its
+    // dependency (it did nothing).
+    let failed = call(&pool, CallKind::IdempotentWrite, Duration::from_secs(2))
+        .await
+        .unwrap_err();
+    assert_eq!(failed.status().code(), Code::Unavailable, "the last answer");
+    assert_eq!(
+        failed.outcome(),
+        Outcome::Unknown,
+        "the first attempt may have taken effect"
+    );
+}

@@ -228,3 +228,29 @@ async fn slowness_takes_out_no_more_than_half_the_replicas() {
         .collect();
     assert_eq!(ejections, [1, 0]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn only_a_first_attempt_is_hedged() {
+    let net = TestNet::default();
+    let replicas = [net.replica("a:1"), net.replica("b:1"), net.replica("c:1")];
+    let hedging = PoolSettings {
+        hedge_reads: true,
+        ..settings()
+    };
+    let pool = net.running_pool(&["a:1", "b:1", "c:1"], hedging).await;
+    for replica in &replicas {
+        replica.behave(Behaviour::Slow(Duration::from_millis(10)));
+    }
+    // 39 reads: the next one starts on a.
+    for _ in 0..39 {
+        call(&pool, CallKind::Read, DEADLINE).await.unwrap();
+    }
+    let [a, b, c] = &replicas;
+    a.behave(Behaviour::Fail(Code::DeadlineExceeded, false));
+    b.behave(Behaviour::Slow(Duration::from_millis(50)));
+    let calls_of_c = c.calls.load(SeqCst);
+    // a fails at once; the retry on b takes longer than the p95, and is not
+    // hedged: the first attempt's hedge timer went with it.
+    assert_eq!(call(&pool, CallKind::Read, DEADLINE).await.unwrap(), "b:1");
+    assert_eq!(c.calls.load(SeqCst), calls_of_c, "no hedge to c");
+}
