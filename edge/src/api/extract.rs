@@ -4,53 +4,43 @@
 //! body that is not JSON; and ids in paths, 404 when malformed.
 
 use super::error::ApiError;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{
+    FromRequest, FromRequestParts,
+    rejection::{JsonRejection, PathRejection, QueryRejection},
+};
 use dishpatch::ids::IdKind;
-use http::{StatusCode, request::Parts};
-use serde::de::DeserializeOwned;
+use http::StatusCode;
 
 /// A JSON body.
-#[derive(Debug)]
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
 pub(crate) struct Json<T>(pub(crate) T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(refused(rejection.status(), rejection.body_text())),
-        }
-    }
-}
-
 /// Query parameters.
-#[derive(Debug)]
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub(crate) struct Query<T>(pub(crate) T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
-    type Rejection = ApiError;
+/// Path parameters.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub(crate) struct Path<T>(pub(crate) T);
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(value)) => Ok(Self(value)),
-            Err(rejection) => Err(refused(StatusCode::BAD_REQUEST, rejection.body_text())),
-        }
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        refused(rejection.status(), rejection.body_text())
     }
 }
 
-/// Path parameters.
-#[derive(Debug)]
-pub(crate) struct Path<T>(pub(crate) T);
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        refused(StatusCode::BAD_REQUEST, rejection.body_text())
+    }
+}
 
-impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(value)) => Ok(Self(value)),
-            Err(rejection) => Err(refused(rejection.status(), rejection.body_text())),
-        }
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        refused(rejection.status(), rejection.body_text())
     }
 }
 
