@@ -52,13 +52,12 @@ impl DnsServer {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(folder.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let hosts = folder.path().join("hosts");
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .and_then(|socket| socket.local_addr())
-            .expect("a free UDP port")
-            .port();
         std::fs::write(&hosts, records(ips)).expect("writing the hosts file");
-        let server = Self {
-            process: Command::new(dnsmasq)
+        // A port free now may be taken before dnsmasq binds it (on UDP or
+        // on TCP, which it binds too): then it exits, and another is tried.
+        for _ in 0..5 {
+            let port = free_udp_and_tcp_port();
+            let mut process = Command::new(&dnsmasq)
                 .args([
                     "--keep-in-foreground",
                     "--no-resolv",
@@ -76,29 +75,19 @@ impl DnsServer {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .expect("starting dnsmasq"),
-            hosts,
-            port,
-            _folder: folder,
-        };
-        server.wait_until_answering();
-        Some(server)
-    }
-
-    /// Waits until dnsmasq answers on its port: before that, a SIGHUP
-    /// would end it.
-    fn wait_until_answering(&self) {
-        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP socket");
-        socket.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
-        // A query for the A record of `.` (root): any answer will do.
-        let query = [0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1];
-        for _ in 0..100 {
-            socket.send_to(&query, ("127.0.0.1", self.port)).ok();
-            if socket.recv(&mut [0; 512]).is_ok() {
-                return;
+                .expect("starting dnsmasq");
+            if answers(&mut process, port) {
+                return Some(Self {
+                    process,
+                    hosts,
+                    port,
+                    _folder: folder,
+                });
             }
+            process.kill().ok();
+            process.wait().ok();
         }
-        panic!("dnsmasq does not answer on port {}", self.port);
+        panic!("dnsmasq did not start on five free ports in a row");
     }
 
     /// Makes [`NAME`] resolve to 127.0.0.`ip` for each of `ips`.
@@ -121,6 +110,36 @@ impl Drop for DnsServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A loopback port free for UDP and TCP alike, now.
+fn free_udp_and_tcp_port() -> u16 {
+    loop {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("a free TCP port");
+        let port = tcp.local_addr().expect("bound").port();
+        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Whether dnsmasq, just started as `process`, answers on `port` (within
+/// 5 s, while it runs): before it does, a SIGHUP would end it.
+fn answers(process: &mut Child, port: u16) -> bool {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a UDP socket");
+    socket.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    // A query for the A record of `.` (root): any answer will do.
+    let query = [0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1];
+    for _ in 0..50 {
+        if matches!(process.try_wait(), Ok(Some(_))) {
+            return false;
+        }
+        socket.send_to(&query, ("127.0.0.1", port)).ok();
+        if socket.recv(&mut [0; 512]).is_ok() {
+            return true;
+        }
+    }
+    false
 }
 
 /// A hosts file's lines naming [`NAME`] 127.0.0.`ip` for each of `ips`.
