@@ -42,6 +42,11 @@ pub struct Config {
     #[arg(long, env = "PROBE_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
     pub probe_interval: Duration,
 
+    /// How long one probe of a restaurant-svc or notify-svc replica (or a
+    /// connect to one) may take (e.g. 1s).
+    #[arg(long, env = "PROBE_TIMEOUT", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub probe_timeout: Duration,
+
     /// Time allowed for a call to another service when the caller set no
     /// deadline (e.g. 3s).
     #[arg(long, env = "DOWNSTREAM_TIMEOUT", default_value = "3s", value_parser = humantime::parse_duration)]

@@ -24,13 +24,10 @@ use dishpatch::{
     store::Store,
 };
 use dishpatch_pool::{PoolSettings, ProbeSettings, ReplicaPool};
-use std::time::Duration;
 use tonic::service::Routes;
 
 dishpatch::migrations!();
 
-/// How long connecting to (or probing) another service may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Probe results in a row that bring back (rise) or take out (fall) a
 /// replica of another service.
 const RISE_AND_FALL: u32 = 2;
@@ -45,7 +42,7 @@ pub async fn build(config: Config) -> Result<ReadyService, StartError> {
     let settings = PoolSettings {
         probe: ProbeSettings {
             interval: config.probe_interval,
-            timeout: CONNECT_TIMEOUT,
+            timeout: config.probe_timeout,
             rise: RISE_AND_FALL,
             fall: RISE_AND_FALL,
         },

@@ -40,6 +40,9 @@ pub fn order_config(store_url: &str, restaurant: SocketAddr, notify: SocketAddr)
         restaurant_addr: vec![restaurant.to_string().parse().expect("an address")],
         notify_addr: vec![notify.to_string().parse().expect("an address")],
         probe_interval: Duration::from_millis(100),
+        // Twenty tests' services share two cores: a first probe can wait
+        // its turn for over a second, and must not be taken for a failure.
+        probe_timeout: Duration::from_secs(5),
         downstream_timeout: Duration::from_secs(2),
         relay_poll_interval: Duration::from_millis(50),
         relay_max_backoff: Duration::from_millis(200),
