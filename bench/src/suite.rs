@@ -212,7 +212,20 @@ struct Fleet {
 }
 
 impl Fleet {
+    /// Starts everything. The plan's ports were free when it was made;
+    /// should another process take one first, a new plan is tried.
     async fn start(stack: &Path, bench: &Path, data: &Path) -> Result<Self, String> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match Self::start_once(stack, bench, data).await {
+                Err(error) if attempts < 3 => eprintln!("starting again on other ports: {error}"),
+                started => return started,
+            }
+        }
+    }
+
+    async fn start_once(stack: &Path, bench: &Path, data: &Path) -> Result<Self, String> {
         let layout = Layout {
             replicas: 2,
             edge_listen: ANY_PORT.parse().expect("an address"),

@@ -43,13 +43,19 @@ impl ServiceProcess {
     /// Starts `binary` with `args` and waits (at most 30 s) for the line on
     /// stdout that says where it listens.
     pub async fn start(binary: &str, args: &[&str]) -> Self {
+        Self::try_start(binary, args)
+            .await
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// [`Self::start`], or why it did not listen (it exited: its address
+    /// was taken, say).
+    pub async fn try_start(binary: &str, args: &[&str]) -> Result<Self, String> {
         // Its log, at info whatever the test's RUST_LOG, is kept.
         let stderr = std::process::Stdio::piped();
         let limit = Duration::from_secs(30);
         let (mut child, addr) =
-            dishpatch::child::start_listening(binary, args, &[("RUST_LOG", "info")], stderr, limit)
-                .await
-                .unwrap_or_else(|error| panic!("{error}"));
+            dishpatch::child::start_listening(binary, args, &[("RUST_LOG", "info")], stderr, limit).await?;
         let log = Arc::new(Mutex::new(String::new()));
         let mut log_lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
         tokio::spawn({
@@ -62,7 +68,7 @@ impl ServiceProcess {
                 }
             }
         });
-        Self { child, addr, log }
+        Ok(Self { child, addr, log })
     }
 
     /// What it has logged so far.

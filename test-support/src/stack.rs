@@ -89,31 +89,53 @@ pub async fn spawn_stack(options: StackOptions) -> TestStack {
             ),
         ],
     };
-    let plan = Plan::new(&layout).expect("a plan on free ports");
-    let mut stack = TestStack {
-        restaurants: Vec::new(),
-        orders: Vec::new(),
-        notifications: Vec::new(),
-        plan,
-        layout,
-        _data: data,
-    };
-    for process in stack.plan.processes.clone() {
-        if process.part != Part::Edge {
-            let started = start(&process).await;
-            stack.replicas_mut(process.part).push(started);
+    // The plan's ports were free when it was made; another process may
+    // take one before its replica binds it. Then the replicas started so
+    // far stop (dropped), and a new plan is tried.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let plan = Plan::new(&layout).expect("a plan on free ports");
+        let (mut restaurants, mut orders, mut notifications) = (Vec::new(), Vec::new(), Vec::new());
+        let mut failed = None;
+        for process in plan.processes.iter().filter(|process| process.part != Part::Edge) {
+            let replicas = match process.part {
+                Part::RestaurantSvc => &mut restaurants,
+                Part::OrderSvc => &mut orders,
+                _ => &mut notifications,
+            };
+            match start(process).await {
+                Ok(started) => replicas.push(started),
+                Err(error) => {
+                    failed = Some(error);
+                    break;
+                }
+            }
+        }
+        match failed {
+            None => {
+                return TestStack {
+                    restaurants,
+                    orders,
+                    notifications,
+                    plan,
+                    layout,
+                    _data: data,
+                };
+            }
+            Some(error) if attempts < 3 => eprintln!("starting the stack again on other ports: {error}"),
+            Some(error) => panic!("{error}"),
         }
     }
-    stack
 }
 
-async fn start(process: &Process) -> ServiceProcess {
+async fn start(process: &Process) -> Result<ServiceProcess, String> {
     let args: Vec<&str> = process
         .args
         .iter()
         .map(|arg| arg.to_str().expect("the plan's flags are UTF-8"))
         .collect();
-    ServiceProcess::start(&binary(process.part.name()), &args).await
+    ServiceProcess::try_start(&binary(process.part.name()), &args).await
 }
 
 impl TestStack {
@@ -135,7 +157,7 @@ impl TestStack {
             .nth(index)
             .expect("a replica of the plan")
             .clone();
-        self.replicas_mut(part)[index] = start(&process).await;
+        self.replicas_mut(part)[index] = start(&process).await.unwrap_or_else(|error| panic!("{error}"));
     }
 
     /// The flags of an edge on any free port in front of every replica.

@@ -151,26 +151,34 @@ async fn a_service_with_no_replica_answers_503_fast_and_others_carry_on() {
 #[tokio::test]
 async fn the_edge_starts_before_its_replicas() {
     let fleet = Fleet::start().await;
-    // A second edge, whose restaurant-svc replica is not up yet.
     let store = tempfile::tempdir().unwrap();
-    let free = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let mut config = fleet.edge_config();
-    config.restaurant_replicas = vec![free.to_string().parse().unwrap()];
-    let url = format!("{}/api/restaurants", fleet.extra_edge(config).await);
-    assert_eq!(
-        fleet.http.get(&url).send().await.unwrap().status(),
-        503,
-        "no replica yet"
-    );
-
     let url_db = format!("sqlite://{}/restaurant.db", store.path().display());
-    let args = ["--listen", &free.to_string(), "--database-url", &url_db];
-    let _late =
-        test_support::process::ServiceProcess::start(&test_support::process::binary("restaurant-svc"), &args)
-            .await;
+    let restaurant_svc = test_support::process::binary("restaurant-svc");
+    // A second edge, whose restaurant-svc replica is not up yet, on an
+    // address free when picked: should another process take it before the
+    // replica starts there, both go and another address is tried.
+    let mut attempts = 0;
+    let (url, _late) = loop {
+        attempts += 1;
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let mut config = fleet.edge_config();
+        config.restaurant_replicas = vec![free.to_string().parse().unwrap()];
+        let url = format!("{}/api/restaurants", fleet.extra_edge(config).await);
+        assert_eq!(
+            fleet.http.get(&url).send().await.unwrap().status(),
+            503,
+            "no replica yet"
+        );
+        let args = ["--listen", &free.to_string(), "--database-url", &url_db];
+        match test_support::process::ServiceProcess::try_start(&restaurant_svc, &args).await {
+            Ok(late) => break (url, late),
+            Err(error) if attempts < 3 => eprintln!("trying another address: {error}"),
+            Err(error) => panic!("{error}"),
+        }
+    };
     eventually(
         "the late replica to be picked up",
         PROBE_INTERVAL * 10,
