@@ -83,6 +83,25 @@ pub(crate) struct ErrorDetails {
     pub(crate) message: String,
 }
 
+/// Every error's JSON body.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody {
+    pub(crate) error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ErrorDetail {
+    /// A stable, machine-readable code, such as `not_found`,
+    /// `invalid_argument` or `outcome_unknown`.
+    pub(crate) code: &'static str,
+    /// What is wrong, for a person.
+    pub(crate) message: String,
+    /// The request's id (also its `x-request-id`).
+    pub(crate) request_id: String,
+}
+
 impl From<CallError> for ApiError {
     /// A failed call. A write whose outcome is unknown (it timed out, or
     /// the connection broke, after it may have reached its service; or the

@@ -9,6 +9,19 @@ use dishpatch_pool::{OutOfRotation, ReplicaState};
 use http::StatusCode;
 use serde_json::{Value, json};
 
+/// The edge and every replica of every service: whether each is in
+/// rotation and why not, its last probe, failures, ejections and requests
+/// served. 503 while a service has no replica in rotation.
+#[utoipa::path(
+    get,
+    path = "/health",
+    operation_id = "health",
+    tag = "health",
+    responses(
+        (status = 200, description = "Every service has a replica in rotation", body = Object),
+        (status = 503, description = "A service has none", body = Object),
+    ),
+)]
 pub(crate) async fn report(State(state): State<AppState>) -> impl IntoResponse {
     let pools = [
         &state.pools.restaurants,

@@ -10,6 +10,7 @@ pub mod error;
 mod extract;
 mod health;
 mod notifications;
+mod openapi;
 mod orders;
 pub mod request_id;
 mod restaurants;
@@ -51,6 +52,8 @@ pub struct AppState {
     pools: Pools,
     deadline: Duration,
     started: Instant,
+    /// The OpenAPI document, made once.
+    openapi: axum::body::Bytes,
 }
 
 /// The context of the calls a request makes: its request id, and its
@@ -81,6 +84,11 @@ impl FromRequestParts<AppState> for Call {
     }
 }
 
+/// `GET /openapi.json`: the REST API's contract (see [`openapi`]).
+async fn openapi_document(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    ([(http::header::CONTENT_TYPE, "application/json")], state.openapi).into_response()
+}
+
 /// A service's answer as a JSON response with `status`, converted to its
 /// REST shape, saying which replica gave it.
 fn respond<J: Serialize + From<T>, T>(answered: Answered<T>, status: StatusCode) -> Response {
@@ -95,6 +103,7 @@ pub fn router(pools: Pools, deadline: Duration) -> Router {
         pools,
         deadline,
         started: Instant::now(),
+        openapi: openapi::document().into(),
     };
     Router::new()
         .route(
@@ -109,6 +118,7 @@ pub fn router(pools: Pools, deadline: Duration) -> Router {
         .route("/api/orders/{id}/status", patch(orders::move_status))
         .route("/api/notifications", get(notifications::list))
         .route("/health", get(health::report))
+        .route("/openapi.json", get(openapi_document))
         .fallback(
             |method: http::Method, uri: http::Uri| async move { ApiError::no_route(&method, uri.path()) },
         )

@@ -3,7 +3,7 @@
 use super::{
     AppState, Call,
     dto::{NotificationList, NotificationQuery},
-    error::ApiError,
+    error::{ApiError, ErrorBody},
     extract::Query,
     respond,
 };
@@ -12,6 +12,18 @@ use dishpatch::proto::notify::v1::{self as pb, notify_service_client::NotifyServ
 use dishpatch_pool::CallKind;
 use http::StatusCode;
 
+/// Lists notifications, oldest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/notifications",
+    operation_id = "listNotifications",
+    tag = "notifications",
+    params(NotificationQuery),
+    responses(
+        (status = 200, description = "A page of notifications", body = NotificationList),
+        (status = 400, description = "A malformed query", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     call: Call,

@@ -2,8 +2,8 @@
 
 use super::{
     AppState, Call,
-    dto::{NewOrder, Order, OrderList, OrderQuery, StatusUpdate, parse_status},
-    error::ApiError,
+    dto::{IdempotencyKey, NewOrder, Order, OrderId, OrderList, OrderQuery, StatusUpdate, parse_status},
+    error::{ApiError, ErrorBody},
     extract::{Json, Path, Query, path_id},
     respond,
 };
@@ -17,9 +17,23 @@ fn client(channel: ReplicaChannel) -> OrderServiceClient<ReplicaChannel> {
     OrderServiceClient::new(channel)
 }
 
-/// Places an order. Every order is sent with an idempotency key: the
-/// client's, or one the edge makes, so the edge may try it on another
-/// replica when one does not answer, and never stores it twice.
+/// Places an order, priced from the restaurant's menu. Every order is sent
+/// with an idempotency key: the client's, or one the edge makes, so the
+/// edge may try it on another replica when one does not answer, and never
+/// stores it twice.
+#[utoipa::path(
+    post,
+    path = "/api/orders",
+    operation_id = "placeOrder",
+    tag = "orders",
+    params(("Idempotency-Key" = Option<IdempotencyKey>, Header, description = "Makes placing the order safe to retry: the same key and order get the order placed the first time")),
+    request_body = NewOrder,
+    responses(
+        (status = 201, description = "The order placed (or, for a key used before with the same order, the order placed then)", body = Order),
+        (status = 404, description = "No such restaurant or menu item", body = ErrorBody),
+        (status = 409, description = "A menu item is not available, or the key was used for another order", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn place(
     State(state): State<AppState>,
     call: Call,
@@ -32,6 +46,13 @@ pub(crate) async fn place(
             let key = key
                 .to_str()
                 .map_err(|_| ApiError::bad_request("the Idempotency-Key header must be visible ASCII"))?;
+            // An empty key would reach order-svc as no key at all, while
+            // the edge retried the order as if it had one.
+            if key.trim().is_empty() {
+                return Err(ApiError::bad_request(
+                    "the Idempotency-Key header must not be blank",
+                ));
+            }
             (key.to_owned(), true)
         }
     };
@@ -57,13 +78,25 @@ pub(crate) async fn place(
     Ok(respond::<Order, _>(placed, StatusCode::CREATED))
 }
 
+/// Lists orders, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/orders",
+    operation_id = "listOrders",
+    tag = "orders",
+    params(OrderQuery),
+    responses(
+        (status = 200, description = "A page of orders", body = OrderList),
+        (status = 400, description = "A malformed query", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     call: Call,
     Query(query): Query<OrderQuery>,
 ) -> Result<Response, ApiError> {
     let status = match query.status.as_deref() {
-        None | Some("") => pb::OrderStatus::Unspecified,
+        None => pb::OrderStatus::Unspecified,
         Some(name) => parse_status("status", name).map_err(ApiError::bad_request)?,
     };
     let request = pb::ListOrdersRequest {
@@ -81,6 +114,18 @@ pub(crate) async fn list(
     Ok(respond::<OrderList, _>(listed, StatusCode::OK))
 }
 
+/// One order, with its status history.
+#[utoipa::path(
+    get,
+    path = "/api/orders/{id}",
+    operation_id = "getOrder",
+    tag = "orders",
+    params(("id" = OrderId, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "The order", body = Order),
+        (status = 404, description = "No such order", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     call: Call,
@@ -96,6 +141,22 @@ pub(crate) async fn get(
     Ok(respond::<Order, _>(found, StatusCode::OK))
 }
 
+/// Moves an order to its next state: placed → accepted → preparing →
+/// ready → out_for_delivery → delivered, or cancelled from placed or
+/// accepted.
+#[utoipa::path(
+    patch,
+    path = "/api/orders/{id}/status",
+    operation_id = "moveOrder",
+    tag = "orders",
+    params(("id" = OrderId, Path, description = "The order's id")),
+    request_body = StatusUpdate,
+    responses(
+        (status = 200, description = "The order, moved", body = Order),
+        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 409, description = "The order cannot move to that state from where it is", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn move_status(
     State(state): State<AppState>,
     call: Call,

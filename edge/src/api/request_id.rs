@@ -3,7 +3,7 @@
 //! carries it, the id in the response, and, for a failed request, the JSON
 //! error body that names it.
 
-use super::error::ErrorDetails;
+use super::error::{ErrorBody, ErrorDetail, ErrorDetails};
 use axum::{
     extract::Request,
     middleware::Next,
@@ -38,7 +38,7 @@ pub async fn assign(mut request: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     if let Some(details) = response.extensions_mut().remove::<ErrorDetails>() {
-        response = error_body(response.status(), &details, &id, response);
+        response = error_body(response.status(), details, &id, response);
     }
     span.in_scope(
         || tracing::debug!(status = response.status().as_u16(), elapsed = ?started.elapsed(), "answered"),
@@ -47,14 +47,14 @@ pub async fn assign(mut request: Request, next: Next) -> Response {
     response
 }
 
-fn error_body(status: StatusCode, details: &ErrorDetails, id: &HeaderValue, original: Response) -> Response {
-    let body = serde_json::json!({
-        "error": {
-            "code": details.code,
-            "message": details.message,
-            "requestId": id.to_str().unwrap_or_default(),
-        }
-    });
+fn error_body(status: StatusCode, details: ErrorDetails, id: &HeaderValue, original: Response) -> Response {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: details.code,
+            message: details.message,
+            request_id: id.to_str().unwrap_or_default().to_owned(),
+        },
+    };
     let (parts, _) = original.into_parts();
     let mut response = (status, axum::Json(body)).into_response();
     for (name, value) in &parts.headers {

@@ -2,8 +2,10 @@
 
 use super::{
     AppState, Call,
-    dto::{Menu, MenuItem, NewMenuItem, NewRestaurant, Restaurant, RestaurantList, RestaurantQuery},
-    error::ApiError,
+    dto::{
+        Menu, MenuItem, NewMenuItem, NewRestaurant, Restaurant, RestaurantId, RestaurantList, RestaurantQuery,
+    },
+    error::{ApiError, ErrorBody},
     extract::{Json, Path, Query, path_id},
     respond,
 };
@@ -17,6 +19,18 @@ fn client(channel: ReplicaChannel) -> RestaurantServiceClient<ReplicaChannel> {
     RestaurantServiceClient::new(channel)
 }
 
+/// Lists restaurants, by name and cuisine, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/restaurants",
+    operation_id = "listRestaurants",
+    tag = "restaurants",
+    params(RestaurantQuery),
+    responses(
+        (status = 200, description = "A page of restaurants", body = RestaurantList),
+        (status = 400, description = "A malformed query", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     call: Call,
@@ -36,6 +50,17 @@ pub(crate) async fn list(
     Ok(respond::<RestaurantList, _>(listed, StatusCode::OK))
 }
 
+/// Creates a restaurant.
+#[utoipa::path(
+    post,
+    path = "/api/restaurants",
+    operation_id = "createRestaurant",
+    tag = "restaurants",
+    request_body = NewRestaurant,
+    responses(
+        (status = 201, description = "The restaurant created", body = Restaurant),
+    ),
+)]
 pub(crate) async fn create(
     State(state): State<AppState>,
     call: Call,
@@ -50,6 +75,18 @@ pub(crate) async fn create(
     Ok(respond::<Restaurant, _>(created, StatusCode::CREATED))
 }
 
+/// One restaurant.
+#[utoipa::path(
+    get,
+    path = "/api/restaurants/{id}",
+    operation_id = "getRestaurant",
+    tag = "restaurants",
+    params(("id" = RestaurantId, Path, description = "The restaurant's id")),
+    responses(
+        (status = 200, description = "The restaurant", body = Restaurant),
+        (status = 404, description = "No such restaurant", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     call: Call,
@@ -65,6 +102,18 @@ pub(crate) async fn get(
     Ok(respond::<Restaurant, _>(found, StatusCode::OK))
 }
 
+/// A restaurant's menu.
+#[utoipa::path(
+    get,
+    path = "/api/restaurants/{id}/menu",
+    operation_id = "getMenu",
+    tag = "restaurants",
+    params(("id" = RestaurantId, Path, description = "The restaurant's id")),
+    responses(
+        (status = 200, description = "Its menu", body = Menu),
+        (status = 404, description = "No such restaurant", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn menu(
     State(state): State<AppState>,
     call: Call,
@@ -80,6 +129,20 @@ pub(crate) async fn menu(
     Ok(respond::<Menu, _>(menu, StatusCode::OK))
 }
 
+/// Adds an item to a restaurant's menu.
+#[utoipa::path(
+    post,
+    path = "/api/restaurants/{id}/menu/items",
+    operation_id = "addMenuItem",
+    tag = "restaurants",
+    params(("id" = RestaurantId, Path, description = "The restaurant's id")),
+    request_body = NewMenuItem,
+    responses(
+        (status = 201, description = "The item added", body = MenuItem),
+        (status = 404, description = "No such restaurant", body = ErrorBody),
+        (status = 409, description = "The menu already has an item of that name", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn add_item(
     State(state): State<AppState>,
     call: Call,

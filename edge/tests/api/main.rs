@@ -3,6 +3,7 @@
 //! 127.0.0.1:0, and a real HTTP client.
 
 mod balancing;
+mod contract;
 mod errors;
 mod failover;
 mod frozen;

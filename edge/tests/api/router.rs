@@ -12,7 +12,7 @@ use std::time::Duration;
 use tower::ServiceExt;
 
 /// The edge's router over pools whose replicas are never probed.
-fn router() -> axum::Router {
+pub(super) fn router() -> axum::Router {
     let pool = |service| {
         let nowhere = [ReplicaSpec::addr("127.0.0.1:1")];
         ReplicaPool::new(service, "unused.v1.Service", &nowhere, PoolSettings::default()).unwrap()
@@ -193,13 +193,15 @@ async fn malformed_queries_are_400() {
         "limit",
     )
     .await;
-    refused(
-        get("/api/orders?status=eaten"),
-        BAD_REQUEST,
-        "invalid_argument",
-        "use one of placed",
-    )
-    .await;
+    for status in ["eaten", ""] {
+        refused(
+            get(&format!("/api/orders?status={status}")),
+            BAD_REQUEST,
+            "invalid_argument",
+            "use one of placed",
+        )
+        .await;
+    }
     refused(
         get("/api/notifications?since=yesterday"),
         BAD_REQUEST,
@@ -225,6 +227,37 @@ async fn malformed_queries_are_400() {
         ))
         .unwrap();
     refused(not_ascii, BAD_REQUEST, "invalid_argument", "Idempotency-Key").await;
+    let blank = Request::post("/api/orders")
+        .header("content-type", "application/json")
+        .header("idempotency-key", " ")
+        .body(Body::from(
+            r#"{"restaurantId": "rst_000000000000700080005eed00010000", "customer": "ana", "items": []}"#,
+        ))
+        .unwrap();
+    refused(blank, BAD_REQUEST, "invalid_argument", "must not be blank").await;
+}
+
+#[tokio::test]
+async fn whole_numbers_may_be_written_as_decimals_as_json_schema_allows() {
+    let item = |price: &str| {
+        let body = format!(r#"{{"name": "Paella", "priceCents": {price}}}"#);
+        json(
+            "POST",
+            "/api/restaurants/rst_000000000000700080005eed00010000/menu/items",
+            body,
+        )
+    };
+    refused(
+        item("12.5"),
+        BAD_REQUEST,
+        "invalid_argument",
+        "priceCents: expected a whole number",
+    )
+    .await;
+    // 1200.0 is read as 1200: the request goes on to restaurant-svc, which
+    // this router has no replica of.
+    let (status, _, body) = send(item("1200.0")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
 }
 
 #[tokio::test]

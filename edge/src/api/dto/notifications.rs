@@ -1,18 +1,28 @@
 //! Notifications.
 
-use super::{cursor, rfc3339};
+use super::{
+    cursor,
+    fields::{Filter120, OrderIdOrEmpty, SeqCursor},
+    rfc3339,
+};
 use dishpatch::proto::notify::v1 as notify;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-#[derive(Debug, Serialize)]
+/// A notification: an order placed or moved, told to its customer (or to
+/// its restaurant, as `restaurant:<id>`).
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Notification {
     id: String,
+    /// Its place in the log: later notifications have greater numbers.
     seq: u64,
     order_id: Option<String>,
     recipient: String,
+    /// What happened, such as `order.accepted`.
     kind: String,
     message: String,
+    #[schema(format = DateTime)]
     created_at: Option<String>,
 }
 
@@ -30,10 +40,12 @@ impl From<notify::Notification> for Notification {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A page of notifications, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct NotificationList {
     notifications: Vec<Notification>,
+    /// Pass as `cursor` for the next page; null on the last.
     next_cursor: Option<String>,
 }
 
@@ -46,13 +58,24 @@ impl From<notify::ListNotificationsResponse> for NotificationList {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// Which notifications to list.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct NotificationQuery {
+    /// Only notifications about this order.
+    #[param(value_type = Option<OrderIdOrEmpty>)]
     pub(crate) order_id: Option<String>,
+    /// Only notifications for this recipient.
+    #[param(value_type = Option<Filter120>)]
     pub(crate) recipient: Option<String>,
-    /// RFC 3339.
+    /// Only notifications created at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     pub(crate) since: Option<String>,
+    /// Notifications on a page: 1 to 100 (0 or none: 20).
+    #[param(minimum = 0, maximum = 100)]
     pub(crate) limit: Option<i32>,
+    /// The page after the one whose `nextCursor` this is.
+    #[param(value_type = Option<SeqCursor>)]
     pub(crate) cursor: Option<String>,
 }

@@ -1,8 +1,16 @@
 //! Orders, their lines and their states.
 
-use super::{cursor, rfc3339};
+use super::{
+    cursor,
+    fields::{
+        Customer, Filter100, MenuItemId, OrderIdOrEmpty, Quantity, RestaurantId, RestaurantIdOrEmpty,
+        StatusName, Text200, Text500,
+    },
+    rfc3339,
+};
 use dishpatch::proto::order::v1 as order;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 /// The REST names of order states, in life order.
 const STATUS_NAMES: [(&str, order::OrderStatus); 7] = [
@@ -38,7 +46,8 @@ pub(crate) fn parse_status(field: &str, name: &str) -> Result<order::OrderStatus
         })
 }
 
-#[derive(Debug, Serialize)]
+/// A line of an order, priced by the restaurant's menu when placed.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct OrderLine {
     menu_item_id: String,
@@ -48,13 +57,17 @@ pub(crate) struct OrderLine {
     line_total_cents: i64,
 }
 
-#[derive(Debug, Serialize)]
+/// A state an order entered, and when.
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct StatusChange {
+    #[schema(value_type = StatusName)]
     status: &'static str,
+    #[schema(format = DateTime)]
     at: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// An order.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Order {
     id: String,
@@ -62,11 +75,15 @@ pub(crate) struct Order {
     customer: String,
     items: Vec<OrderLine>,
     total_cents: i64,
+    #[schema(value_type = StatusName)]
     status: &'static str,
+    /// Every state it entered, oldest first.
     status_history: Vec<StatusChange>,
     delivery_address: Option<String>,
     note: Option<String>,
+    #[schema(format = DateTime)]
     created_at: Option<String>,
+    #[schema(format = DateTime)]
     updated_at: Option<String>,
 }
 
@@ -105,10 +122,12 @@ impl From<order::Order> for Order {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A page of orders, newest first.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct OrderList {
     orders: Vec<Order>,
+    /// Pass as `cursor` for the next page; null on the last.
     next_cursor: Option<String>,
 }
 
@@ -121,20 +140,31 @@ impl From<order::ListOrdersResponse> for OrderList {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// A menu item to order, and how many.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct LineRequest {
+    #[schema(value_type = MenuItemId)]
     menu_item_id: String,
+    #[serde(deserialize_with = "super::whole_number")]
+    #[schema(value_type = Quantity)]
     quantity: i32,
 }
 
-#[derive(Debug, Deserialize)]
+/// An order to place. The server prices it from the menu.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct NewOrder {
+    #[schema(value_type = RestaurantId)]
     restaurant_id: String,
+    #[schema(value_type = Customer)]
     customer: String,
+    /// 1 to 50 menu items of the restaurant, each listed once.
+    #[schema(min_items = 1, max_items = 50)]
     items: Vec<LineRequest>,
+    #[schema(value_type = Option<Text200>)]
     delivery_address: Option<String>,
+    #[schema(value_type = Option<Text500>)]
     note: Option<String>,
 }
 
@@ -158,19 +188,33 @@ impl NewOrder {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The state to move an order to.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct StatusUpdate {
+    #[schema(value_type = StatusName)]
     pub(crate) status: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// Which orders to list.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct OrderQuery {
+    /// Only orders in this state.
+    #[param(value_type = Option<StatusName>)]
     pub(crate) status: Option<String>,
+    /// Only orders from this restaurant.
+    #[param(value_type = Option<RestaurantIdOrEmpty>)]
     pub(crate) restaurant_id: Option<String>,
+    /// Only this customer's orders.
+    #[param(value_type = Option<Filter100>)]
     pub(crate) customer: Option<String>,
+    /// Orders on a page: 1 to 100 (0 or none: 20).
+    #[param(minimum = 0, maximum = 100)]
     pub(crate) limit: Option<i32>,
+    /// The page after the one whose `nextCursor` this is.
+    #[param(value_type = Option<OrderIdOrEmpty>)]
     pub(crate) cursor: Option<String>,
 }
 
