@@ -158,6 +158,9 @@ impl ServiceHost {
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let server = Server::builder()
             .trace_fn(request_span)
+            .layer(tower::util::MapResponseLayer::new(
+                undecodable_is_invalid_argument,
+            ))
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, stop_accepting);
 
@@ -171,6 +174,24 @@ impl ServiceHost {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// A request the server could not decode (not protobuf, or not this
+/// method's message) is the caller's mistake: INVALID_ARGUMENT, not the
+/// INTERNAL tonic answers with (its codec maps every decode error so, as
+/// gRPC's table does for a client decoding a response).
+fn undecodable_is_invalid_argument<B>(mut response: http::Response<B>) -> http::Response<B> {
+    let headers = response.headers_mut();
+    let undecodable = headers.get("grpc-status").is_some_and(|status| status == "13")
+        && headers.get("grpc-message").is_some_and(|message| {
+            let message = message.as_bytes();
+            message.starts_with(b"failed to decode Protobuf message")
+                || message.starts_with(b"failed%20to%20decode%20Protobuf%20message")
+        });
+    if undecodable {
+        headers.insert("grpc-status", http::HeaderValue::from_static("3"));
+    }
+    response
 }
 
 /// One span per call, carrying the method and the caller's request id, so

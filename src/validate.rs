@@ -8,10 +8,21 @@
 #[error("{0}")]
 pub struct FieldError(pub String);
 
+/// Whether `c` changes how text around it is shown without being seen
+/// itself: the bidirectional controls (which can make `a\u{202e}b` read
+/// as something else) and the invisible spaces and joiners but the
+/// zero-width joiner and non-joiner (which scripts and emoji need).
+pub fn is_hidden(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}' | '\u{200b}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}'
+    )
+}
+
 /// A required, single-line text field: at most `max_chars` characters, no
-/// control characters, not blank. Returns it trimmed. (The rules apply to
-/// the text as sent, so a schema can state them exactly: the REST API's
-/// OpenAPI document does.)
+/// control characters, no hidden ones ([`is_hidden`]), not blank. Returns
+/// it trimmed. (The rules apply to the text as sent, so a schema can state
+/// them exactly: the REST API's OpenAPI document does.)
 pub fn required(field: &str, value: &str, max_chars: usize) -> Result<String, FieldError> {
     within(field, value, max_chars)?;
     if value.chars().any(char::is_control) {
@@ -19,6 +30,7 @@ pub fn required(field: &str, value: &str, max_chars: usize) -> Result<String, Fi
             "{field} must be a single line without control characters"
         )));
     }
+    hidden(field, value)?;
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(FieldError(format!("{field} is required")));
@@ -27,8 +39,8 @@ pub fn required(field: &str, value: &str, max_chars: usize) -> Result<String, Fi
 }
 
 /// An optional text field that may span lines: at most `max_chars`
-/// characters, no control characters but newlines and tabs. Returned
-/// trimmed; empty (or all blank) is `None`.
+/// characters, no control characters but newlines and tabs, no hidden ones
+/// ([`is_hidden`]). Returned trimmed; empty (or all blank) is `None`.
 pub fn optional(field: &str, value: &str, max_chars: usize) -> Result<Option<String>, FieldError> {
     within(field, value, max_chars)?;
     if value
@@ -37,8 +49,19 @@ pub fn optional(field: &str, value: &str, max_chars: usize) -> Result<Option<Str
     {
         return Err(FieldError(format!("{field} must not contain control characters")));
     }
+    hidden(field, value)?;
     let trimmed = value.trim();
     Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
+}
+
+fn hidden(field: &str, value: &str) -> Result<(), FieldError> {
+    match value.chars().find(|c| is_hidden(*c)) {
+        Some(c) => Err(FieldError(format!(
+            "{field} must not contain bidirectional controls or invisible characters (found U+{:04X})",
+            u32::from(c)
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn within(field: &str, value: &str, max_chars: usize) -> Result<(), FieldError> {
@@ -110,6 +133,16 @@ mod tests {
                 "name must be at most 10 characters, got 11".to_owned()
             ))
         );
+    }
+
+    #[test]
+    fn hidden_characters_are_refused_and_joiners_kept() {
+        let refused = required("name", "a\u{202e}b", 10).unwrap_err().0;
+        assert!(refused.contains("U+202E"), "{refused}");
+        assert!(optional("note", "hi\u{200b}", 10).is_err());
+        assert!(optional("note", "\u{feff}x", 10).is_err());
+        let family = "\u{1f468}\u{200d}\u{1f469}\u{200d}\u{1f467}";
+        assert_eq!(optional("note", family, 10), Ok(Some(family.to_owned())));
     }
 
     #[test]

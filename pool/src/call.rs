@@ -174,17 +174,14 @@ impl ReplicaPool {
             .deadline()
             .unwrap_or_else(|| Instant::now() + shared.settings.default_deadline);
         if deadline <= Instant::now() {
-            return Err(CallError {
-                status: Status::deadline_exceeded(format!(
-                    "the deadline passed before {} was called",
-                    shared.service
-                )),
-                outcome: Outcome::NotSent,
-                kind,
-                served_by: None,
-            });
+            return Err(shared.deadline_passed_unsent(kind));
         }
         shared.wait_until_settled(deadline).await;
+        if deadline <= Instant::now() {
+            // Waiting for the first probes took all the time: nothing was
+            // sent, and an attempt with no time left would say otherwise.
+            return Err(shared.deadline_passed_unsent(kind));
+        }
         let budget = &shared.retry_budget;
         budget.deposit();
 
@@ -417,6 +414,19 @@ impl crate::Shared {
         replica.latency.quantile(0.99).map_or(settings.min, |p99| {
             (p99 * settings.p99_multiple).max(settings.min)
         })
+    }
+
+    /// The failure of a call whose deadline passed before it was sent.
+    fn deadline_passed_unsent(&self, kind: CallKind) -> CallError {
+        CallError {
+            status: Status::deadline_exceeded(format!(
+                "the deadline passed before {} was called",
+                self.service
+            )),
+            outcome: Outcome::NotSent,
+            kind,
+            served_by: None,
+        }
     }
 
     /// The failure of a call that found no replica to try.

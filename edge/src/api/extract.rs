@@ -4,17 +4,55 @@
 //! body that is not JSON; and ids in paths, 404 when malformed.
 
 use super::error::ApiError;
-use axum::extract::{
-    FromRequest, FromRequestParts,
-    rejection::{JsonRejection, PathRejection, QueryRejection},
+use axum::{
+    body::Bytes,
+    extract::{
+        FromRequest, FromRequestParts, Request,
+        rejection::{JsonRejection, PathRejection, QueryRejection},
+    },
 };
 use dishpatch::ids::IdKind;
 use http::StatusCode;
+use serde::de::DeserializeOwned;
 
-/// A JSON body.
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON body, which must be an object. (serde reads a struct from an
+/// array of its fields in order too, `["rst_…", "ana", …]`: a form the
+/// contract does not have, so it is refused rather than half-understood.)
+#[derive(Debug)]
 pub(crate) struct Json<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(|value| {
+                value
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            });
+        let is_json = content_type.is_some_and(|media| {
+            media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
+        });
+        if !is_json {
+            return Err(refused(StatusCode::UNSUPPORTED_MEDIA_TYPE, String::new()));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| refused(rejection.status(), rejection.body_text()))?;
+        if bytes.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::bad_request("the body must be a JSON object"));
+        }
+        let axum::Json(value) = axum::Json::from_bytes(&bytes)?;
+        Ok(Self(value))
+    }
+}
 
 /// Query parameters.
 #[derive(Debug, FromRequestParts)]

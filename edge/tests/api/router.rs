@@ -92,6 +92,14 @@ async fn malformed_bodies_are_400_naming_what_is_wrong() {
         "missing field `name`",
     )
     .await;
+    let as_array = r#"["rst_000000000000700080005eed00010000", "ana", [["itm_000000000000700080005eed00010002", 1]], null, null]"#;
+    refused(
+        json("POST", "/api/orders", as_array),
+        BAD_REQUEST,
+        "invalid_argument",
+        "must be a JSON object",
+    )
+    .await;
     let unknown_field = r#"{"name": "a", "cuisine": "x", "address": "y", "owner": "me"}"#;
     refused(
         json("POST", "/api/restaurants", unknown_field),
@@ -255,9 +263,15 @@ async fn whole_numbers_may_be_written_as_decimals_as_json_schema_allows() {
     )
     .await;
     // 1200.0 is read as 1200: the request goes on to restaurant-svc, which
-    // this router has no replica of.
+    // this router never finds (503, or 504 once its deadline passes).
     let (status, _, body) = send(item("1200.0")).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        matches!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
+        ),
+        "{status}: {body}"
+    );
 }
 
 #[tokio::test]

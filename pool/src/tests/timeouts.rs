@@ -254,3 +254,14 @@ async fn only_a_first_attempt_is_hedged() {
     assert_eq!(call(&pool, CallKind::Read, DEADLINE).await.unwrap(), "b:1");
     assert_eq!(c.calls.load(SeqCst), calls_of_c, "no hedge to c");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_call_whose_deadline_passes_before_the_first_probes_sends_nothing() {
+    let net = TestNet::default();
+    net.replica("a:1");
+    // Never started: no probe ever answers.
+    let pool = net.pool(&["a:1"], settings());
+    let failed = call(&pool, CallKind::Write, Duration::from_millis(100)).await.unwrap_err();
+    assert_eq!(failed.status().code(), Code::DeadlineExceeded);
+    assert_eq!(failed.outcome(), Outcome::NotSent, "nothing was sent: a write may be made again");
+}

@@ -290,3 +290,67 @@ async fn refuses_bad_price_requests() {
         assert_refused(c.price_items(request).await, code, fragment);
     }
 }
+
+/// Bytes sent as they are: a caller speaking gRPC with a message that is
+/// not the method's.
+#[derive(Debug, Clone, Default)]
+struct RawBytes;
+
+impl tonic::codec::Codec for RawBytes {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawBytes;
+    type Decoder = RawBytes;
+
+    fn encoder(&mut self) -> RawBytes {
+        RawBytes
+    }
+
+    fn decoder(&mut self) -> RawBytes {
+        RawBytes
+    }
+}
+
+impl tonic::codec::Encoder for RawBytes {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Vec<u8>, buf: &mut tonic::codec::EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        use bytes::BufMut;
+        buf.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawBytes {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, buf: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+        use bytes::Buf;
+        Ok(Some(buf.copy_to_bytes(buf.remaining()).to_vec()))
+    }
+}
+
+#[tokio::test]
+async fn an_undecodable_message_is_invalid_argument() {
+    let (service, _client, _store) = client().await;
+    let channel = tonic::transport::Endpoint::from_shared(service.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    // A field header of wire type 7, which protobuf does not have.
+    let garbage = vec![0x0f, 0xff, 0xff, 0xff];
+    let path = "/dishpatch.restaurant.v1.RestaurantService/GetRestaurant"
+        .parse()
+        .unwrap();
+    let refused = grpc
+        .unary(tonic::Request::new(garbage), path, RawBytes)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("decode"), "{refused:?}");
+}

@@ -15,12 +15,29 @@ use utoipa::{
     },
 };
 
+/// The characters no text may hold besides control characters: the
+/// bidirectional controls and the invisible ones
+/// (`dishpatch::validate::is_hidden`), as a regex class's contents.
+macro_rules! hidden {
+    () => {
+        r"\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+    };
+}
+
 /// Single-line text with something in it: no control characters (C0, DEL,
-/// C1), at least one character that is not white space.
-const LINE: &str = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
+/// C1) or hidden ones, at least one character that is not white space.
+const LINE: &str = concat!(
+    r"^[^\x00-\x1f\x7f-\x9f",
+    hidden!(),
+    r"]*[^\s\x00-\x1f\x7f-\x9f",
+    hidden!(),
+    r"][^\x00-\x1f\x7f-\x9f",
+    hidden!(),
+    r"]*$"
+);
 /// Text that may span lines, or be empty: no control characters but tab,
-/// line feed and carriage return.
-const TEXT: &str = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$";
+/// line feed and carriage return, no hidden ones.
+const TEXT: &str = concat!(r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f", hidden!(), r"]*$");
 
 /// Declares a string schema type: its name in the document, what it is,
 /// its pattern and, for text, its most characters.
