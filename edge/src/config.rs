@@ -115,6 +115,27 @@ pub struct Config {
     #[arg(long, env = "PANIC_ROUTING", default_value_t = true, action = clap::ArgAction::Set)]
     pub panic_routing: bool,
 
+    /// Whether responses name the replica that answered (x-served-by) and
+    /// /health lists every replica with its state. Off by default: it tells
+    /// strangers the topology. The launcher turns it on on one machine.
+    #[arg(long, env = "SHOW_REPLICAS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub show_replicas: bool,
+
+    /// Requests handled at once; past it, requests are refused at once
+    /// with 503 and Retry-After rather than queued.
+    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_in_flight: u32,
+
+    /// How long a request body may take to arrive, however slowly it is
+    /// sent; past it, 408 and the connection closes.
+    #[arg(long, env = "BODY_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub body_read_timeout: Duration,
+
+    /// Open connections at once; past it, new connections are closed as
+    /// they are accepted.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
     /// How often replica DNS names (dns://…) are resolved again.
     #[arg(long, env = "DNS_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub dns_interval: Duration,

@@ -1,5 +1,6 @@
 //! Serving the router over HTTP/1.1 keep-alive connections, one task each,
-//! with a graceful stop that lets the requests in flight finish.
+//! at most so many at once, with a graceful stop that lets the requests in
+//! flight finish (for a while).
 //!
 //! Not `axum::serve`: that one serves HTTP/1 and HTTP/2 on every
 //! connection, and its connection state cost the edge about a third more
@@ -13,8 +14,8 @@ use hyper_util::{
     server::graceful::GracefulShutdown,
     service::TowerToHyperService,
 };
-use std::time::Duration;
-use tokio::net::TcpListener;
+use std::{sync::Arc, time::Duration};
+use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
@@ -23,10 +24,21 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to wait before accepting again after the process ran out of
 /// file descriptors (or another error of the listener, not the connection).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How long a stopping edge waits for the requests in flight before it
+/// closes their connections.
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
 
-/// Serves `router` on `listener` until `shutdown`, then stops accepting,
-/// closes idle connections and waits for the requests in flight.
-pub(crate) async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) {
+/// Serves `router` on `listener` until `shutdown`, `max_connections` at a
+/// time (one past it is closed as it is accepted), then stops accepting,
+/// closes idle connections and waits (at most [`SHUTDOWN_LIMIT`]) for the
+/// requests in flight.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    max_connections: usize,
+) {
+    let open = Arc::new(Semaphore::new(max_connections));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
@@ -45,6 +57,11 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, shutdown: Cance
                 continue;
             }
         };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            // Dropped: closed at once, rather than held without an answer.
+            tracing::debug!("at the most connections; closing a new one");
+            continue;
+        };
         // Responses are written whole; waiting to coalesce them only delays.
         stream.set_nodelay(true).ok();
         let service = router
@@ -56,10 +73,16 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, shutdown: Cance
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended with an error");
             }
+            drop(permit);
         });
     }
     drop(listener);
-    connections.shutdown().await;
+    if tokio::time::timeout(SHUTDOWN_LIMIT, connections.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(limit = ?SHUTDOWN_LIMIT, "requests still in flight; closing their connections");
+    }
 }
 
 /// Errors of one connection (the client gave up before it was accepted),

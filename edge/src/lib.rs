@@ -40,6 +40,7 @@ pub struct Edge {
     listener: TcpListener,
     pools: api::Pools,
     router: axum::Router,
+    max_connections: usize,
 }
 
 /// Builds the replica pools and binds the listener. No replica needs to be
@@ -65,11 +66,20 @@ pub async fn build(config: Config) -> Result<Edge, StartError> {
         )?,
     };
     let listener = bind_listener(config.listen).await?;
-    let router = api::router(pools.clone(), config.deadline);
+    let router = api::router(
+        pools.clone(),
+        api::ApiSettings {
+            deadline: config.deadline,
+            show_replicas: config.show_replicas,
+            max_in_flight: config.max_in_flight as usize,
+            body_read_timeout: config.body_read_timeout,
+        },
+    );
     Ok(Edge {
         listener,
         pools,
         router,
+        max_connections: config.max_connections as usize,
     })
 }
 
@@ -92,7 +102,7 @@ impl Edge {
         ]
         .map(|pool| pool.spawn(stop_pools.clone()));
         tracing::info!(addr = %self.local_addr(), "edge serving");
-        http::serve(self.listener, self.router, shutdown).await;
+        http::serve(self.listener, self.router, shutdown, self.max_connections).await;
         stop_pools.cancel();
         for pool in pools {
             pool.await.ok();

@@ -338,7 +338,15 @@ impl ReplicaPool {
             if try_timeout >= shared.settings.try_timeout.min {
                 shared.eject_outlier(&replica, why.clone());
             }
-            let status = Status::deadline_exceeded(format!("{} ({}): {why}", shared.service, replica.addr()));
+            tracing::debug!(
+                service = shared.service,
+                replica = replica.addr(),
+                why,
+                "attempt timed out"
+            );
+            // The replica is named in logs and `served_by`, not in the
+            // message, which callers may show to strangers.
+            let status = Status::deadline_exceeded(format!("{}: {why}", shared.service));
             Err(failed(status, Outcome::Unknown))
         };
         let status = match sent {
@@ -376,7 +384,7 @@ impl ReplicaPool {
                 Why::NotConnected => (Outcome::NotSent, "could not be reached"),
                 Why::TimedOut | Why::Broken => (Outcome::Unknown, "lost the connection before answering"),
             };
-            let status = Status::unavailable(format!("{} ({}) {what}", shared.service, replica.addr()));
+            let status = Status::unavailable(format!("{} {what}", shared.service));
             return Err(failed(status, outcome));
         }
         let server_error = matches!(status.code(), Code::Internal | Code::Unknown | Code::DataLoss);

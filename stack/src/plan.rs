@@ -155,6 +155,10 @@ impl Plan {
             list(&replicas_of(Part::OrderSvc)),
             "--notify-replicas".to_owned(),
             list(&replicas_of(Part::NotifySvc)),
+            // On one machine, who answered is worth showing (the edge's
+            // own default hides it from strangers).
+            "--show-replicas".to_owned(),
+            "true".to_owned(),
         ];
         Process {
             name: "edge".to_owned(),
@@ -299,11 +303,8 @@ mod tests {
 
         let one = plan.edge("127.0.0.1:3001".parse().unwrap(), 1, &layout(2));
         let first = plan.replicas(Part::NotifySvc).next().unwrap().addr;
-        assert!(
-            args(&one)
-                .join(" ")
-                .ends_with(&format!("--notify-replicas {first}"))
-        );
+        let one = args(&one).join(" ");
+        assert!(one.contains(&format!("--notify-replicas {first} ")), "{one}");
     }
 
     #[test]

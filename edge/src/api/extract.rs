@@ -3,7 +3,7 @@
 //! or a path that is not UTF-8, 413 for a body over the limit, 415 for a
 //! body that is not JSON; and ids in paths, 404 when malformed.
 
-use super::error::ApiError;
+use super::{AppState, error::ApiError};
 use axum::{
     body::Bytes,
     extract::{
@@ -21,10 +21,10 @@ use serde::de::DeserializeOwned;
 #[derive(Debug)]
 pub(crate) struct Json<T>(pub(crate) T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
         let content_type = request
             .headers()
             .get(http::header::CONTENT_TYPE)
@@ -43,8 +43,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
         if !is_json {
             return Err(refused(StatusCode::UNSUPPORTED_MEDIA_TYPE, String::new()));
         }
-        let bytes = Bytes::from_request(request, state)
+        // A body trickled a byte at a time must not hold its connection,
+        // and a place among the requests in flight, for ever.
+        let limit = state.body_read_timeout;
+        let bytes = tokio::time::timeout(limit, Bytes::from_request(request, state))
             .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    format!("the request body did not arrive within {limit:?}"),
+                )
+            })?
             .map_err(|rejection| refused(rejection.status(), rejection.body_text()))?;
         if bytes.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
             return Err(ApiError::bad_request("the body must be a JSON object"));

@@ -32,15 +32,17 @@ pub(crate) async fn report(State(state): State<AppState>) -> impl IntoResponse {
     let services: serde_json::Map<String, Value> = pools
         .iter()
         .map(|pool| {
-            let replicas: Vec<Value> = pool.replica_states().iter().map(replica).collect();
             let whole = pool.state();
-            let report = json!({
+            let mut report = json!({
                 "healthy": whole.in_rotation > 0,
                 "inRotation": whole.in_rotation,
                 "known": whole.known,
                 "panicking": whole.panicking,
-                "replicas": replicas,
             });
+            if state.show_replicas {
+                let replicas: Vec<Value> = pool.replica_states().iter().map(replica).collect();
+                report["replicas"] = replicas.into();
+            }
             (pool.service().to_owned(), report)
         })
         .collect();

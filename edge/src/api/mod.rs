@@ -28,7 +28,7 @@ use error::ApiError;
 use http::{StatusCode, request::Parts};
 use request_id::RequestId;
 use serde::Serialize;
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 use tokio::time::Instant;
 use tonic::metadata::AsciiMetadataValue;
 
@@ -51,6 +51,8 @@ pub struct Pools {
 pub struct AppState {
     pools: Pools,
     deadline: Duration,
+    show_replicas: bool,
+    body_read_timeout: Duration,
     started: Instant,
     /// The OpenAPI document, made once.
     openapi: axum::body::Bytes,
@@ -97,15 +99,32 @@ fn respond<J: Serialize + From<T>, T>(answered: Answered<T>, status: StatusCode)
     response
 }
 
-/// The REST API over `pools`, each request with `deadline`.
-pub fn router(pools: Pools, deadline: Duration) -> Router {
+/// How the REST API serves.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiSettings {
+    /// The deadline of every request.
+    pub deadline: Duration,
+    /// Whether responses say which replica answered (`x-served-by`) and
+    /// `/health` lists every replica.
+    pub show_replicas: bool,
+    /// Requests handled at once; those past it are refused at once (503).
+    pub max_in_flight: usize,
+    /// How long a request body may take to arrive (408 past it).
+    pub body_read_timeout: Duration,
+}
+
+/// The REST API over `pools`.
+pub fn router(pools: Pools, settings: ApiSettings) -> Router {
     let state = AppState {
         pools,
-        deadline,
+        deadline: settings.deadline,
+        show_replicas: settings.show_replicas,
+        body_read_timeout: settings.body_read_timeout,
         started: Instant::now(),
         openapi: openapi::document().into(),
     };
-    Router::new()
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight));
+    let router = Router::new()
         .route(
             "/api/restaurants",
             get(restaurants::list).post(restaurants::create),
@@ -131,8 +150,41 @@ pub fn router(pools: Pools, deadline: Duration) -> Router {
         })
         // Bodies over 64 KiB are refused with 413 before they are read.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        // Outermost: a request id, a span and JSON error bodies for every
-        // response, including those of the layers above.
+        // At most `max_in_flight` requests at once, across every route (one
+        // semaphore): past it, 503 with Retry-After at once rather than a
+        // queue that grows latency for everyone.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
+                .layer(tower::load_shed::LoadShedLayer::new())
+                .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(
+                    in_flight,
+                )),
+        );
+    let router = if settings.show_replicas {
+        router
+    } else {
+        // Strangers are not told the topology: which replica answered.
+        router.layer(middleware::map_response(hide_replica))
+    };
+    // Outermost: a request id, a span and JSON error bodies for every
+    // response, including those of the layers above.
+    router
         .layer(middleware::from_fn(request_id::assign))
         .with_state(state)
+}
+
+/// The answer to a request refused because the edge is at capacity.
+async fn overloaded(_: tower::BoxError) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "overloaded",
+        "the edge is handling as many requests as it can; retry after Retry-After seconds",
+    )
+}
+
+/// A response without `x-served-by`.
+async fn hide_replica(mut response: Response) -> Response {
+    response.headers_mut().remove(SERVED_BY);
+    response
 }

@@ -105,6 +105,7 @@ impl Modify for Shared {
                         "400",
                         "The body is malformed: the message names the field",
                     );
+                    add_error(responses, "408", "The body did not arrive in time");
                     add_error(responses, "413", "The body is over 64 KiB");
                     add_error(
                         responses,
@@ -121,7 +122,7 @@ impl Modify for Shared {
                     add_error(
                         responses,
                         "503",
-                        "No replica of the service is healthy: nothing was done, retry after `Retry-After` seconds",
+                        "No replica of the service is healthy, or the edge is at capacity (`overloaded`): nothing was done, retry after `Retry-After` seconds",
                     );
                     add_error(
                         responses,

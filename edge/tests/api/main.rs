@@ -7,6 +7,7 @@ mod contract;
 mod errors;
 mod failover;
 mod frozen;
+mod overload;
 mod router;
 mod routes;
 

@@ -22,7 +22,13 @@ pub(super) fn router() -> axum::Router {
         orders: pool("order-svc"),
         notifications: pool("notify-svc"),
     };
-    edge::api::router(pools, Duration::from_secs(1))
+    let settings = edge::api::ApiSettings {
+        deadline: Duration::from_secs(1),
+        show_replicas: true,
+        max_in_flight: 64,
+        body_read_timeout: Duration::from_secs(1),
+    };
+    edge::api::router(pools, settings)
 }
 
 /// Sends `request` through a fresh router: its status, request id and body.

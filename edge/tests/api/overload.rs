@@ -1,0 +1,172 @@
+//! The edge protects itself and tells strangers little: a bound on requests
+//! in flight (503 at once past it), on open connections (closed at once past
+//! it), on how long a body may take to arrive (408), and no replica names
+//! unless asked for.
+
+use super::{A_RESTAURANT, Fleet};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use test_support::eventually;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// An extra edge with `config` changed by `change`, once it sees its
+/// replicas; its base URL. The probe keeps no connection open, so as not to
+/// take one of the places a test counts.
+async fn edge_with(fleet: &Fleet, change: impl FnOnce(&mut edge::Config)) -> String {
+    let mut config = fleet.edge_config();
+    change(&mut config);
+    let base = fleet.extra_edge(config).await;
+    let probe = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    eventually("the edge to see its replicas", Duration::from_secs(5), || async {
+        let health = probe.get(format!("{base}/health")).send().await.ok()?;
+        (health.status() == 200).then_some(())
+    })
+    .await;
+    base
+}
+
+#[tokio::test]
+async fn past_the_bound_on_requests_in_flight_a_request_is_refused_at_once() {
+    let fleet = Fleet::start().await;
+    let base = edge_with(&fleet, |config| {
+        config.restaurant_replicas.truncate(1);
+        config.max_in_flight = 2;
+    })
+    .await;
+    let url = format!("{base}{A_RESTAURANT}");
+    // Two requests held up behind a hung replica take the two places.
+    fleet.restaurants[0].pause();
+    let held: Vec<_> = (0..2)
+        .map(|_| tokio::spawn(fleet.http.get(&url).send()))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let started = Instant::now();
+    let refused = fleet.http.get(&url).send().await.unwrap();
+    let took = started.elapsed();
+    fleet.restaurants[0].resume();
+    assert_eq!(refused.status(), 503);
+    assert!(
+        took < Duration::from_millis(200),
+        "refused at once, not queued: {took:?}"
+    );
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "overloaded", "{body}");
+    for request in held {
+        assert_eq!(
+            request.await.unwrap().unwrap().status(),
+            200,
+            "the held requests are answered"
+        );
+    }
+    assert_eq!(
+        fleet.http.get(&url).send().await.unwrap().status(),
+        200,
+        "and places free again"
+    );
+}
+
+#[tokio::test]
+async fn past_the_bound_on_connections_a_new_one_is_closed() {
+    let fleet = Fleet::start().await;
+    let base = edge_with(&fleet, |config| config.max_connections = 2).await;
+    let addr = base.trim_start_matches("http://").to_owned();
+    let request = format!("GET {A_RESTAURANT} HTTP/1.1\r\nHost: edge\r\n\r\n");
+    // Two keep-alive connections, each with an answer, stay open. (The
+    // probe's connection closes soon after `edge_with` returns.)
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let mut connection = eventually("a connection to be taken", Duration::from_secs(5), || async {
+            let mut connection = tokio::net::TcpStream::connect(&addr).await.ok()?;
+            connection.write_all(request.as_bytes()).await.ok()?;
+            let mut answer = [0; 12];
+            connection.read_exact(&mut answer).await.ok()?;
+            (&answer == b"HTTP/1.1 200").then_some(connection)
+        })
+        .await;
+        // Read the rest of the answer so the connection is idle.
+        let mut rest = [0; 4096];
+        let _ = tokio::time::timeout(Duration::from_millis(200), connection.read(&mut rest)).await;
+        open.push(connection);
+    }
+    let mut third = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _ = third.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(2), third.read_to_end(&mut answer)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the third connection is closed without an answer: {read:?} {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    drop(open);
+    eventually("a place to free up", Duration::from_secs(5), || async {
+        let response = fleet
+            .http
+            .get(format!("{base}{A_RESTAURANT}"))
+            .send()
+            .await
+            .ok()?;
+        (response.status() == 200).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_refused_with_408() {
+    let fleet = Fleet::start().await;
+    let base = edge_with(&fleet, |config| {
+        config.body_read_timeout = Duration::from_millis(300)
+    })
+    .await;
+    let mut connection = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    // Headers promise 100 bytes; 8 come, then nothing.
+    connection
+        .write_all(
+            b"POST /api/restaurants HTTP/1.1\r\nHost: edge\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"name\":",
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), connection.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn strangers_are_not_told_the_replicas() {
+    let fleet = Fleet::start().await;
+    let base = edge_with(&fleet, |config| config.show_replicas = false).await;
+    let answer = fleet
+        .http
+        .get(format!("{base}{A_RESTAURANT}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(answer.headers().get("x-served-by").is_none());
+    let health: Value = fleet
+        .http
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let restaurants = &health["services"]["restaurant-svc"];
+    assert_eq!(restaurants["inRotation"], 2, "{health}");
+    assert!(restaurants.get("replicas").is_none(), "{health}");
+}
