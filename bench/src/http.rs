@@ -2,24 +2,31 @@
 //! another on it, and a broken connection is opened again on the next one.
 
 use crate::{load::Outcome, scenario::Operation};
-use http::{Method, Request, StatusCode, header};
+use http::{HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::{body::Bytes, client::conn::http1::SendRequest};
 use hyper_util::rt::TokioIo;
+use std::sync::Arc;
 use tokio::net::TcpStream;
 
 /// A keep-alive connection to an edge.
 #[derive(Debug)]
 pub(crate) struct HttpConnection {
     authority: String,
+    /// `Bearer <token>`, sent with every request, if there is a token.
+    authorization: Option<HeaderValue>,
     sender: Option<SendRequest<Full<Bytes>>>,
 }
 
 impl HttpConnection {
-    /// A connection to `authority` (`host:port`), opened on first use.
-    pub(crate) fn new(authority: &str) -> Self {
+    /// A connection to `authority` (`host:port`), opened on first use, whose
+    /// requests carry `token`.
+    pub(crate) fn new(authority: &str, token: Option<Arc<str>>) -> Self {
         Self {
             authority: authority.to_owned(),
+            authorization: token.map(|token| {
+                HeaderValue::try_from(format!("Bearer {token}")).expect("a token is a header value")
+            }),
             sender: None,
         }
     }
@@ -39,7 +46,10 @@ impl HttpConnection {
                 Err(outcome) => return outcome,
             },
         };
-        let answer = match sender.send_request(request(&self.authority, operation)).await {
+        let answer = match sender
+            .send_request(request(&self.authority, self.authorization.as_ref(), operation))
+            .await
+        {
             Ok(answer) => answer,
             Err(_) => {
                 self.sender = None;
@@ -78,7 +88,11 @@ impl HttpConnection {
     }
 }
 
-fn request(authority: &str, operation: &Operation) -> Request<Full<Bytes>> {
+fn request(
+    authority: &str,
+    authorization: Option<&HeaderValue>,
+    operation: &Operation,
+) -> Request<Full<Bytes>> {
     let (method, path, body) = match operation {
         Operation::GetRestaurant(id) => (Method::GET, format!("/api/restaurants/{id}"), None),
         Operation::GetMenu(id) => (Method::GET, format!("/api/restaurants/{id}/menu"), None),
@@ -107,6 +121,9 @@ fn request(authority: &str, operation: &Operation) -> Request<Full<Bytes>> {
         .method(method)
         .uri(path)
         .header(header::HOST, authority);
+    if let Some(authorization) = authorization {
+        builder = builder.header(header::AUTHORIZATION, authorization);
+    }
     if let Operation::PlaceOrder { idempotency_key, .. } = operation {
         builder = builder.header("idempotency-key", idempotency_key.as_str());
     }

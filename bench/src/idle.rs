@@ -20,7 +20,7 @@ impl IdleConnections {
         let read = Operation::GetRestaurant(restaurant_id.to_owned());
         let mut held = Vec::with_capacity(count);
         for opened in 0..count {
-            let mut connection = HttpConnection::new(authority);
+            let mut connection = HttpConnection::new(authority, None);
             match connection.send(&read).await {
                 Outcome::Ok => held.push(connection),
                 outcome => {

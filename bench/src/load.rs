@@ -50,6 +50,8 @@ pub struct LoadShape {
     pub max_requests: Option<u64>,
     /// How long one request may take before it counts as a timeout.
     pub request_timeout: Duration,
+    /// The bearer token every HTTP request carries (orders need one).
+    pub token: Option<Arc<str>>,
 }
 
 /// A worker's connection.
@@ -137,7 +139,7 @@ pub async fn run(
 async fn make_connections(target: &Target, shape: &LoadShape) -> Result<Vec<Connection>, String> {
     Ok(match target {
         Target::Http { authority } => (0..shape.connections)
-            .map(|_| Connection::Http(HttpConnection::new(authority)))
+            .map(|_| Connection::Http(HttpConnection::new(authority, shape.token.clone())))
             .collect(),
         Target::Grpc { authority } => {
             let channels = grpc::connect(authority, shape.grpc_connections.max(1)).await?;

@@ -110,6 +110,12 @@ struct RunArgs {
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     timeout: Duration,
 
+    /// A bearer token every request carries: the edge takes orders only
+    /// from a signed-in caller (`stack token --role admin` prints one for
+    /// the launcher's stack).
+    #[arg(long, env = "BENCH_TOKEN")]
+    token: Option<String>,
+
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -148,6 +154,8 @@ async fn suite(args: SuiteArgs) -> Result<(), Box<dyn std::error::Error>> {
             duration: args.duration,
             max_requests: None,
             request_timeout: Duration::from_secs(10),
+            // The suite signs its own, with its stack's key.
+            token: None,
         },
         rounds: usize::from(args.rounds),
         idle_connections: args.idle_connections,
@@ -173,6 +181,7 @@ async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         duration: args.duration,
         max_requests: args.requests,
         request_timeout: args.timeout,
+        token: args.token.map(Into::into),
     };
     let catalog = bench::discover_catalog(&args.target).await?;
     let report = bench::load::run(&args.target, args.scenario, catalog, &shape).await?;

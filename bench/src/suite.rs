@@ -24,6 +24,7 @@
 //! read from /proc before the idle connections are opened.
 
 use crate::{idle::IdleConnections, load::LoadShape, report::Report, scenario::Scenario, target::Target};
+use edge::auth::{Principal, Role, dev};
 use serde::Serialize;
 use stack::{Layout, Part, Plan, Process};
 use std::{fmt::Write, net::SocketAddr, path::Path, process::Stdio, time::Duration};
@@ -159,6 +160,9 @@ pub struct SuiteReport {
 /// ratios, each of which is the edge's throughput over another's.
 const EDGE: usize = 3;
 
+/// How long the suite's token lasts: longer than any suite runs.
+const TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
 /// Any free port on loopback.
 const ANY_PORT: &str = "127.0.0.1:0";
 
@@ -170,12 +174,19 @@ pub async fn run(stack: &Path, bench: &Path, settings: &SuiteSettings) -> Result
     }
     let data = std::env::temp_dir().join(format!("dishpatch-suite-{}", std::process::id()));
     std::fs::create_dir_all(&data).map_err(|error| format!("creating {}: {error}", data.display()))?;
+    // Every request carries an admin's token, as a signed-in client's do:
+    // the edge verifies it each time (once, then from its cache).
+    let admin = Principal::new("bench".to_owned(), Role::Admin, Vec::new())?;
+    let token = stack::signing_key(&data)?.sign(&admin, dev::ISSUER, dev::AUDIENCE, TOKEN_TTL);
     let fleet = Fleet::start(stack, bench, &data).await?;
     let catalog = wait_for_catalog(&fleet.edge_two).await?;
     let mut suite = Suite {
         fleet,
         catalog,
-        shape: settings.shape.clone(),
+        shape: LoadShape {
+            token: Some(token.into()),
+            ..settings.shape.clone()
+        },
         rounds: settings.rounds.max(1),
         measurements: Vec::new(),
     };

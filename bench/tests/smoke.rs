@@ -4,6 +4,7 @@
 //! here.
 
 use bench::{load::LoadShape, scenario::Scenario, suite::SuiteSettings, target::Target};
+use edge::auth::{Principal, Role, dev};
 use std::time::Duration;
 use test_support::process::{ServiceProcess, binary};
 
@@ -46,7 +47,14 @@ async fn every_scenario_runs_without_errors() {
         ],
     )
     .await;
-    let edge_args = [
+    // The edge trusts a key made for the test, as the launcher's trusts
+    // its own; the load is an admin's.
+    let keys = tempfile::tempdir().unwrap();
+    let key = stack::signing_key(keys.path()).unwrap();
+    let admin = Principal::new("bench".into(), Role::Admin, vec![]).unwrap();
+    let token = key.sign(&admin, dev::ISSUER, dev::AUDIENCE, Duration::from_secs(600));
+    let mut edge_args = stack::edge_auth_args(keys.path());
+    edge_args.extend([
         "--listen".to_owned(),
         "127.0.0.1:0".to_owned(),
         "--restaurant-replicas".to_owned(),
@@ -55,7 +63,7 @@ async fn every_scenario_runs_without_errors() {
         order.addr().to_string(),
         "--notify-replicas".to_owned(),
         notify.addr().to_string(),
-    ];
+    ]);
     let edge_args: Vec<&str> = edge_args.iter().map(String::as_str).collect();
     let edge = ServiceProcess::start(&binary("edge"), &edge_args).await;
 
@@ -67,6 +75,7 @@ async fn every_scenario_runs_without_errors() {
         duration: Duration::from_millis(500),
         max_requests: None,
         request_timeout: Duration::from_secs(5),
+        token: Some(token.into()),
     };
     let http: Target = format!("http://{}", edge.addr()).parse().unwrap();
     let catalog = test_support::eventually(
@@ -124,6 +133,7 @@ async fn the_suite_runs_end_to_end() {
             duration: Duration::from_millis(300),
             max_requests: None,
             request_timeout: Duration::from_secs(5),
+            token: None,
         },
         rounds: 2,
         idle_connections: 20,

@@ -1,7 +1,8 @@
 //! The edge's settings: flags, each with an environment fallback.
 
+use crate::auth::{KeySource, VerifierSettings};
 use dishpatch_pool::{Ejection, Panic, PoolSettings, ProbeSettings, ReplicaSpec, Strategy, TryTimeout};
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 /// Balancing strategies by name, listed in `--help`.
 fn strategy() -> impl clap::builder::TypedValueParser<Value = Strategy> {
@@ -136,6 +137,42 @@ pub struct Config {
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
 
+    /// A JWKS file (an identity provider's published keys, saved) whose
+    /// keys sign the bearer tokens the edge accepts. Read again when it
+    /// changes, so keys rotate without a restart. Without keys (this or
+    /// --jwt-pem), no token is accepted: only anonymous reads work.
+    #[arg(long, env = "JWT_JWKS")]
+    pub jwt_jwks: Option<PathBuf>,
+
+    /// PEM public keys (Ed25519, P-256 or RSA), comma separated, that sign
+    /// the bearer tokens the edge accepts, besides --jwt-jwks.
+    #[arg(long, env = "JWT_PEM", value_delimiter = ',')]
+    pub jwt_pem: Vec<PathBuf>,
+
+    /// The issuer (`iss`) tokens must name. Required with keys.
+    #[arg(long, env = "JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// The audience (`aud`) tokens must name. Required with keys.
+    #[arg(long, env = "JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// How far a token's `exp` and `nbf` may be off, for clocks that differ.
+    #[arg(long, env = "JWT_LEEWAY", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub jwt_leeway: Duration,
+
+    /// For one machine only: an Ed25519 private key (PKCS#8 PEM) with
+    /// which POST /api/dev/sign-in issues a token to whoever asks, as
+    /// whatever role they ask for. Its public key must be among the
+    /// verification keys. Off by default; never give it to an edge that
+    /// strangers reach.
+    #[arg(long, env = "DEV_SIGN_IN_KEY")]
+    pub dev_sign_in_key: Option<PathBuf>,
+
+    /// How long a token from POST /api/dev/sign-in lasts.
+    #[arg(long, env = "DEV_TOKEN_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub dev_token_ttl: Duration,
+
     /// How often replica DNS names (dns://…) are resolved again.
     #[arg(long, env = "DNS_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub dns_interval: Duration,
@@ -169,5 +206,32 @@ impl Config {
             dns_interval: self.dns_interval,
             default_deadline: self.deadline,
         }
+    }
+
+    /// How tokens are checked: every key source given, with the issuer and
+    /// audience they need.
+    pub(crate) fn verifier_settings(&self) -> Result<VerifierSettings, String> {
+        let sources: Vec<KeySource> = self
+            .jwt_jwks
+            .iter()
+            .cloned()
+            .map(KeySource::Jwks)
+            .chain(self.jwt_pem.iter().cloned().map(KeySource::Pem))
+            .collect();
+        let (issuer, audience) =
+            match (&self.jwt_issuer, &self.jwt_audience) {
+                (Some(issuer), Some(audience)) => (issuer.clone(), audience.clone()),
+                _ if sources.is_empty() => (String::new(), String::new()),
+                _ => return Err(
+                    "--jwt-issuer and --jwt-audience are required with keys: tokens are checked against both"
+                        .to_owned(),
+                ),
+            };
+        Ok(VerifierSettings {
+            sources,
+            issuer,
+            audience,
+            leeway: self.jwt_leeway,
+        })
     }
 }

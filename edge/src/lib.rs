@@ -7,6 +7,7 @@
 //!   probes and serves until shutdown.
 
 pub mod api;
+pub mod auth;
 mod config;
 mod http;
 
@@ -19,7 +20,7 @@ use dishpatch::proto::{
 };
 use dishpatch::server::{BindError, bind_listener};
 use dishpatch_pool::{ReplicaPool, ReplicaSpec};
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -39,6 +40,7 @@ pub enum StartError {
 pub struct Edge {
     listener: TcpListener,
     pools: api::Pools,
+    verifier: Arc<auth::Verifier>,
     router: axum::Router,
     max_connections: usize,
 }
@@ -65,6 +67,8 @@ pub async fn build(config: Config) -> Result<Edge, StartError> {
             config.notify_balance,
         )?,
     };
+    let identity = identity(&config)?;
+    let verifier = identity.verifier.clone();
     let listener = bind_listener(config.listen).await?;
     let router = api::router(
         pools.clone(),
@@ -74,12 +78,48 @@ pub async fn build(config: Config) -> Result<Edge, StartError> {
             max_in_flight: config.max_in_flight as usize,
             body_read_timeout: config.body_read_timeout,
         },
+        identity,
     );
     Ok(Edge {
         listener,
         pools,
+        verifier,
         router,
         max_connections: config.max_connections as usize,
+    })
+}
+
+/// The token verifier, and development sign-in if configured (its key must
+/// be one the verifier trusts, or its tokens would all be refused).
+fn identity(config: &Config) -> Result<api::Identity, StartError> {
+    let settings = config.verifier_settings().map_err(StartError::Config)?;
+    let verifier = auth::Verifier::new(settings.clone()).map_err(StartError::Config)?;
+    if !verifier.has_keys() {
+        tracing::warn!("no token keys (--jwt-jwks, --jwt-pem): only anonymous reads will work");
+    }
+    let sign_in = match &config.dev_sign_in_key {
+        None => None,
+        Some(path) => {
+            let key = auth::dev::DevKey::load(path).map_err(StartError::Config)?;
+            if !verifier.knows_key(key.kid()) {
+                return Err(StartError::Config(format!(
+                    "--dev-sign-in-key {}: its public key (kid {}) is not among the token keys, so its tokens would be refused",
+                    path.display(),
+                    key.kid()
+                )));
+            }
+            tracing::warn!("development sign-in is on: anyone who reaches this edge can sign in as anyone");
+            Some(Arc::new(api::DevSignIn {
+                key,
+                issuer: settings.issuer,
+                audience: settings.audience,
+                ttl: config.dev_token_ttl,
+            }))
+        }
+    };
+    Ok(api::Identity {
+        verifier: Arc::new(verifier),
+        sign_in,
     })
 }
 
@@ -101,12 +141,14 @@ impl Edge {
             &self.pools.notifications,
         ]
         .map(|pool| pool.spawn(stop_pools.clone()));
+        let keys = tokio::spawn(self.verifier.clone().watch_keys(stop_pools.clone()));
         tracing::info!(addr = %self.local_addr(), "edge serving");
         http::serve(self.listener, self.router, shutdown, self.max_connections).await;
         stop_pools.cancel();
         for pool in pools {
             pool.await.ok();
         }
+        keys.await.ok();
         tracing::info!("edge stopped");
     }
 }

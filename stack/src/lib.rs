@@ -5,4 +5,4 @@
 
 mod plan;
 
-pub use plan::{Layout, Part, Plan, Process};
+pub use plan::{Layout, Part, Plan, Process, auth_dir, edge_auth_args, signing_key};

@@ -8,6 +8,10 @@
 mod supervisor;
 
 use clap::{Parser, Subcommand};
+use edge::auth::{
+    Principal, Role,
+    dev::{self, DevKey},
+};
 use stack::{Layout, Part, Plan};
 use std::{ffi::OsString, net::SocketAddr, path::PathBuf};
 
@@ -35,6 +39,43 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// Prints a bearer token signed with the stack's key (in the data
+    /// folder, made by the first run), for curl and scripts:
+    /// `curl -H "Authorization: Bearer $(stack token --role admin)" …`.
+    Token(TokenArgs),
+}
+
+/// Whom a token names.
+#[derive(Debug, clap::Args)]
+struct TokenArgs {
+    /// What the principal is.
+    #[arg(long, value_enum, default_value = "admin")]
+    role: Role,
+    /// Who: a customer's name (the one on their orders), or a staff
+    /// member's or admin's id.
+    #[arg(long, default_value = "admin")]
+    sub: String,
+    /// The restaurants restaurant staff work for (ids, comma separated).
+    #[arg(long, value_delimiter = ',')]
+    restaurant: Vec<String>,
+    /// How long the token lasts.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    ttl: std::time::Duration,
+    /// The stack's data folder, as given to the launcher.
+    #[arg(long, env = "DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+}
+
+impl TokenArgs {
+    /// The token, signed with the key in the data folder.
+    fn token(self) -> Result<String, String> {
+        let principal = Principal::new(self.sub, self.role, self.restaurant)?;
+        let key_file = stack::auth_dir(&self.data_dir).join(dev::KEY_FILE);
+        let key = DevKey::load(&key_file).map_err(|error| {
+            format!("{error} (start the stack once with this --data-dir to make the key)")
+        })?;
+        Ok(key.sign(&principal, dev::ISSUER, dev::AUDIENCE, self.ttl))
+    }
 }
 
 /// How to lay out the stack.
@@ -93,6 +134,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             })
         }
-        None => runtime.block_on(supervisor::run_stack(Plan::new(&cli.run.layout())?)),
+        Some(Command::Token(args)) => {
+            println!("{}", args.token()?);
+            Ok(())
+        }
+        None => {
+            let layout = cli.run.layout();
+            stack::signing_key(&layout.data_dir)?;
+            runtime.block_on(supervisor::run_stack(Plan::new(&layout)?))
+        }
     }
 }

@@ -2,11 +2,12 @@
 //! runs, on which ports, with which flags. The launcher runs a [`Plan`];
 //! the benchmark suite and the test harness start theirs from it too.
 
+use edge::auth::dev::{self, DevKey};
 use std::{
     collections::HashSet,
     ffi::OsString,
     net::{Ipv4Addr, SocketAddr, TcpListener},
-    path::PathBuf,
+    path::{Path, PathBuf},
 };
 
 /// A part of the stack.
@@ -66,6 +67,42 @@ pub struct Layout {
     /// Flags added to every process of a part (tests shorten probe
     /// intervals and drains).
     pub extra_args: Vec<(Part, Vec<String>)>,
+}
+
+impl Layout {
+    /// The folder of the stack's signing key.
+    pub fn auth_dir(&self) -> PathBuf {
+        auth_dir(&self.data_dir)
+    }
+}
+
+/// The folder of the signing key of a stack whose data is in `data_dir`.
+pub fn auth_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("auth")
+}
+
+/// The key the stack's edge trusts and its development sign-in signs
+/// with, made in the stack's data folder the first time: call before
+/// starting the plan's edge. Tools that act on the stack (`stack token`,
+/// tests, the benchmark) sign their tokens with it too.
+pub fn signing_key(data_dir: &Path) -> Result<DevKey, String> {
+    DevKey::load_or_create(&auth_dir(data_dir))
+}
+
+/// The flags that make an edge trust the key of a stack whose data is in
+/// `data_dir` ([`signing_key`]) and sign in with it.
+pub fn edge_auth_args(data_dir: &Path) -> Vec<String> {
+    let auth = auth_dir(data_dir);
+    vec![
+        "--jwt-jwks".to_owned(),
+        auth.join(dev::JWKS_FILE).display().to_string(),
+        "--jwt-issuer".to_owned(),
+        dev::ISSUER.to_owned(),
+        "--jwt-audience".to_owned(),
+        dev::AUDIENCE.to_owned(),
+        "--dev-sign-in-key".to_owned(),
+        auth.join(dev::KEY_FILE).display().to_string(),
+    ]
 }
 
 /// The whole stack: the services' replicas in the order they start, the
@@ -146,7 +183,7 @@ impl Plan {
                 .map(|process| process.addr)
                 .collect()
         };
-        let args = vec![
+        let mut args = vec![
             "--listen".to_owned(),
             listen.to_string(),
             "--restaurant-replicas".to_owned(),
@@ -160,6 +197,9 @@ impl Plan {
             "--show-replicas".to_owned(),
             "true".to_owned(),
         ];
+        // Tokens signed with the stack's own key, and development sign-in
+        // with it: one machine has no identity provider.
+        args.extend(edge_auth_args(&layout.data_dir));
         Process {
             name: "edge".to_owned(),
             part: Part::Edge,
@@ -298,6 +338,10 @@ mod tests {
         let edge = args(plan.processes.last().unwrap()).join(" ");
         assert!(
             edge.contains(&format!("--order-replicas {}", addrs(Part::OrderSvc))),
+            "{edge}"
+        );
+        assert!(
+            edge.contains("--jwt-jwks data/auth/jwks.json --jwt-issuer dishpatch-local --jwt-audience dishpatch --dev-sign-in-key data/auth/signing-key.pem"),
             "{edge}"
         );
 

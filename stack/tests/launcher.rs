@@ -144,15 +144,48 @@ async fn the_stack_starts_serves_recovers_and_stops() {
         .json()
         .await
         .unwrap();
-    let order = json!({"restaurantId": restaurant_id, "customer": "ana", "items": [{"menuItemId": menu["items"][0]["id"], "quantity": 1}]});
+    // Ana orders with a token `stack token` signs with the stack's key,
+    // which only its owner may read.
+    let key = data.path().join("auth/signing-key.pem");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let token = std::process::Command::new(env!("CARGO_BIN_EXE_stack"))
+        .args(["token", "--role", "customer", "--sub", "ana", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+    let token = String::from_utf8(token.stdout).unwrap();
+    let order = json!({"restaurantId": restaurant_id, "items": [{"menuItemId": menu["items"][0]["id"], "quantity": 1}]});
     let placed = http
         .post(format!("{base}/api/orders"))
+        .bearer_auth(token.trim())
         .json(&order)
         .send()
         .await
         .unwrap();
     let status = placed.status();
-    assert_eq!(status, 201, "{}", placed.text().await.unwrap_or_default());
+    let placed: Value = placed.json().await.unwrap();
+    assert_eq!(
+        (status.as_u16(), &placed["customer"]),
+        (201, &json!("ana")),
+        "{placed}"
+    );
+    // On one machine, anyone may sign in as anyone.
+    let signed_in = http
+        .post(format!("{base}/api/dev/sign-in"))
+        .json(&json!({"sub": "root", "role": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 200);
 
     // A crashed replica is started again.
     let before = pids(&err.lock().unwrap());

@@ -5,8 +5,9 @@
 //! test runs in its own process.
 
 use crate::process::{ServiceProcess, binary};
+use edge::auth::{Principal, Role, dev};
 use stack::{Layout, Part, Plan, Process};
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 /// How a test wants its stack.
 #[derive(Debug, Clone)]
@@ -37,6 +38,7 @@ pub struct TestStack {
     pub notifications: Vec<ServiceProcess>,
     plan: Plan,
     layout: Layout,
+    signing_key: Arc<dev::DevKey>,
     _data: tempfile::TempDir,
 }
 
@@ -89,6 +91,7 @@ pub async fn spawn_stack(options: StackOptions) -> TestStack {
             ),
         ],
     };
+    let signing_key = Arc::new(stack::signing_key(&layout.data_dir).expect("the stack's signing key"));
     // The plan's ports were free when it was made; another process may
     // take one before its replica binds it. Then the replicas started so
     // far stop (dropped), and a new plan is tried.
@@ -120,6 +123,7 @@ pub async fn spawn_stack(options: StackOptions) -> TestStack {
                     notifications,
                     plan,
                     layout,
+                    signing_key,
                     _data: data,
                 };
             }
@@ -158,6 +162,29 @@ impl TestStack {
             .expect("a replica of the plan")
             .clone();
         self.replicas_mut(part)[index] = start(&process).await.unwrap_or_else(|error| panic!("{error}"));
+    }
+
+    /// A token for `principal`, valid for an hour, signed with the key
+    /// the plan's edge trusts.
+    pub fn token(&self, principal: &Principal) -> String {
+        self.signing_key
+            .sign(principal, dev::ISSUER, dev::AUDIENCE, Duration::from_secs(3600))
+    }
+
+    /// A token for an admin, who may do everything.
+    pub fn admin_token(&self) -> String {
+        self.token(&Principal::new("test-admin".to_owned(), Role::Admin, vec![]).expect("an admin"))
+    }
+
+    /// The folder of the stack's signing key and of the JWKS document its
+    /// edge reads (tests rotate keys there).
+    pub fn auth_dir(&self) -> std::path::PathBuf {
+        self.layout.auth_dir()
+    }
+
+    /// The stack's signing key, for tokens of any claims.
+    pub fn signing_key(&self) -> &dev::DevKey {
+        &self.signing_key
     }
 
     /// The flags of an edge on any free port in front of every replica.

@@ -5,7 +5,10 @@
 
 use axum::response::{IntoResponse, Response};
 use dishpatch_pool::{CallError, Outcome};
-use http::{HeaderValue, StatusCode, header::RETRY_AFTER};
+use http::{
+    HeaderValue, StatusCode,
+    header::{RETRY_AFTER, WWW_AUTHENTICATE},
+};
 use tonic::Code;
 
 /// A failed request: an HTTP status, a stable machine-readable code, and a
@@ -36,6 +39,25 @@ impl ApiError {
     /// 400: the request is malformed.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_argument", message)
+    }
+
+    /// 401: the route needs a caller and the request named none.
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "sign in first: this needs a bearer token (Authorization: Bearer <token>)",
+        )
+    }
+
+    /// 401: the request's token is malformed, expired or not to be trusted.
+    pub fn invalid_token(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "invalid_token", message)
+    }
+
+    /// 403: the caller is known, and may not do this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "permission_denied", message)
     }
 
     /// 404: no such route.
@@ -143,6 +165,18 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            // RFC 6750: how to authenticate, and whether the token sent
+            // was the trouble.
+            let challenge = if self.code == "invalid_token" {
+                r#"Bearer realm="dishpatch", error="invalid_token""#
+            } else {
+                r#"Bearer realm="dishpatch""#
+            };
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         }
         if let Some(served_by) = self.served_by {
             response

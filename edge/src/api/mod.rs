@@ -5,16 +5,22 @@
 //! request's [`Call`] context: request id and deadline), JSON out
 //! ([`respond`]). Every error goes through [`error::ApiError`].
 
+mod access;
 mod dto;
 pub mod error;
 mod extract;
 mod health;
+mod identity;
 mod notifications;
 mod openapi;
 mod orders;
 pub mod request_id;
 mod restaurants;
+mod sign_in;
 
+pub use sign_in::DevSignIn;
+
+use crate::auth::Verifier;
 use axum::{
     Router,
     extract::{DefaultBodyLimit, FromRequestParts},
@@ -46,10 +52,20 @@ pub struct Pools {
     pub notifications: ReplicaPool,
 }
 
+/// Who callers are.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// Checks bearer tokens.
+    pub verifier: Arc<Verifier>,
+    /// Development sign-in, if on.
+    pub sign_in: Option<Arc<DevSignIn>>,
+}
+
 /// What every handler shares.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pools: Pools,
+    identity: Identity,
     deadline: Duration,
     show_replicas: bool,
     body_read_timeout: Duration,
@@ -113,10 +129,11 @@ pub struct ApiSettings {
     pub body_read_timeout: Duration,
 }
 
-/// The REST API over `pools`.
-pub fn router(pools: Pools, settings: ApiSettings) -> Router {
+/// The REST API over `pools`, for callers `identity` names.
+pub fn router(pools: Pools, settings: ApiSettings, identity: Identity) -> Router {
     let state = AppState {
         pools,
+        identity,
         deadline: settings.deadline,
         show_replicas: settings.show_replicas,
         body_read_timeout: settings.body_read_timeout,
@@ -136,6 +153,7 @@ pub fn router(pools: Pools, settings: ApiSettings) -> Router {
         .route("/api/orders/{id}", get(orders::get))
         .route("/api/orders/{id}/status", patch(orders::move_status))
         .route("/api/notifications", get(notifications::list))
+        .route("/api/dev/sign-in", post(sign_in::sign_in))
         .route("/health", get(health::report))
         .route("/openapi.json", get(openapi_document))
         .fallback(
@@ -150,6 +168,12 @@ pub fn router(pools: Pools, settings: ApiSettings) -> Router {
         })
         // Bodies over 64 KiB are refused with 413 before they are read.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Who is calling: a bearer token verified, or none (inside the
+        // bound on requests in flight, which bounds signature checks too).
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            identity::authenticate,
+        ))
         // At most `max_in_flight` requests at once, across every route (one
         // semaphore): past it, 503 with Retry-After at once rather than a
         // queue that grows latency for everyone.

@@ -5,6 +5,7 @@ use super::{
     dto::{NotificationList, NotificationQuery},
     error::{ApiError, ErrorBody},
     extract::Query,
+    identity::Caller,
     respond,
 };
 use axum::{extract::State, response::Response};
@@ -12,11 +13,14 @@ use dishpatch::proto::notify::v1::{self as pb, notify_service_client::NotifyServ
 use dishpatch_pool::CallKind;
 use http::StatusCode;
 
-/// Lists notifications, oldest first, a page at a time.
+/// Lists notifications, oldest first, a page at a time: a customer's own,
+/// a staff member's restaurant's (`restaurant:<id>`), or, for an admin,
+/// any.
 #[utoipa::path(
     get,
     path = "/api/notifications",
     operation_id = "listNotifications",
+    security(("bearer" = [])),
     tag = "notifications",
     params(NotificationQuery),
     responses(
@@ -27,8 +31,10 @@ use http::StatusCode;
 pub(crate) async fn list(
     State(state): State<AppState>,
     call: Call,
+    caller: Caller,
     Query(query): Query<NotificationQuery>,
 ) -> Result<Response, ApiError> {
+    let recipient = caller.notification_recipient(query.recipient)?;
     let since = query
         .since
         .as_deref()
@@ -42,7 +48,7 @@ pub(crate) async fn list(
         .transpose()?;
     let request = pb::ListNotificationsRequest {
         order_id: query.order_id.unwrap_or_default(),
-        recipient: query.recipient.unwrap_or_default(),
+        recipient,
         since,
         page_size: query.limit.unwrap_or_default(),
         page_token: query.cursor.unwrap_or_default(),

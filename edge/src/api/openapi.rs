@@ -6,23 +6,26 @@
 //! What every operation shares is added once, here ([`Shared`]): the
 //! `x-request-id` header on every response and `x-served-by` on answers;
 //! the failures every call to a service can meet (502, 503 with
-//! `Retry-After`, 504) and those of every JSON body (400, 413, 415); and the
+//! `Retry-After`, 504), those of every JSON body (400, 413, 415) and of
+//! tokens (401, and 403 where a token is needed); the bearer scheme; and the
 //! links from what a POST creates to where it can be read and moved.
 
 use super::{
     dto::{
         Menu, MenuItem, NewMenuItem, NewOrder, NewRestaurant, NotificationList, Order, OrderList, Restaurant,
-        RestaurantList, StatusUpdate, fields,
+        RestaurantList, SignIn, SignedIn, StatusUpdate, fields,
     },
     error::ErrorBody,
-    health, notifications, orders, restaurants,
+    health, notifications, orders, restaurants, sign_in,
 };
+use crate::auth::Role;
 use utoipa::{
     Modify, OpenApi, ToSchema,
     openapi::{
         self, HttpMethod, Ref, RefOr, Response,
         header::Header,
         schema::{ObjectBuilder, Type},
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
 };
 
@@ -30,7 +33,7 @@ use utoipa::{
 #[openapi(
     info(
         title = "dishpatch",
-        description = "Restaurants publish menus, customers place orders, kitchens move them through their states, and everyone is notified. JSON in and out, camelCase fields, RFC 3339 times, money in integer cents. Every error is `{\"error\": {\"code\", \"message\", \"requestId\"}}`.",
+        description = "Restaurants publish menus, customers place orders, kitchens move them through their states, and everyone is notified. JSON in and out, camelCase fields, RFC 3339 times, money in integer cents. Every error is `{\"error\": {\"code\", \"message\", \"requestId\"}}`.\n\nAnyone may browse restaurants and menus. Everything else needs a bearer token (a JWT whose `sub`, `role` — `customer`, `restaurant` or `admin` — and, for restaurant staff, `restaurants` name the caller): customers order and see their own orders, staff run their restaurants' menus and orders, admins do everything.",
     ),
     paths(
         restaurants::list,
@@ -43,6 +46,7 @@ use utoipa::{
         orders::get,
         orders::move_status,
         notifications::list,
+        sign_in::sign_in,
         health::report,
     ),
     components(schemas(
@@ -57,6 +61,9 @@ use utoipa::{
         NewOrder,
         StatusUpdate,
         NotificationList,
+        SignIn,
+        SignedIn,
+        Role,
         ErrorBody,
         fields::RestaurantId,
         fields::OrderId,
@@ -72,6 +79,7 @@ use utoipa::{
         (name = "restaurants", description = "Restaurants and their menus"),
         (name = "orders", description = "Placing orders and moving them through their states"),
         (name = "notifications", description = "Every order placed and every change, as notifications"),
+        (name = "identity", description = "Signing in, on one machine (an identity provider issues the tokens of a deployment)"),
         (name = "health", description = "The edge and every replica behind it"),
     ),
     modifiers(&Shared),
@@ -91,6 +99,21 @@ struct Shared;
 impl Modify for Shared {
     fn modify(&self, document: &mut openapi::OpenApi) {
         document.info.version = env!("CARGO_PKG_VERSION").to_owned();
+        document
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .description(Some(
+                            "A JWT signed with a key the edge trusts (EdDSA, ES256 or RS256), naming `sub`, `role` and, for restaurant staff, `restaurants`",
+                        ))
+                        .build(),
+                ),
+            );
         for (path, item) in &mut document.paths.paths {
             let is_api = path.starts_with("/api/");
             for method in [HttpMethod::Get, HttpMethod::Post, HttpMethod::Patch] {
@@ -98,7 +121,29 @@ impl Modify for Shared {
                     continue;
                 };
                 let has_body = operation.request_body.is_some();
+                let needs_token = operation
+                    .security
+                    .as_ref()
+                    .is_some_and(|security| !security.is_empty());
                 let responses = &mut operation.responses.responses;
+                if needs_token {
+                    add_error(
+                        responses,
+                        "401",
+                        "No bearer token (`unauthenticated`), or a bad one (`invalid_token`): WWW-Authenticate says which",
+                    );
+                    add_error(
+                        responses,
+                        "403",
+                        "The caller may not do this (`permission_denied`): the message says who may",
+                    );
+                } else if is_api {
+                    add_error(
+                        responses,
+                        "401",
+                        "A bearer token was sent and is bad (`invalid_token`); without one, this needs none",
+                    );
+                }
                 if has_body {
                     add_error(
                         responses,
@@ -144,6 +189,14 @@ impl Modify for Shared {
                         response.headers.insert(
                             "x-served-by".to_owned(),
                             RefOr::T(header("The replica that answered, as host:port")),
+                        );
+                    }
+                    if status == "401" {
+                        response.headers.insert(
+                            "WWW-Authenticate".to_owned(),
+                            RefOr::T(header(
+                                "How to authenticate, and whether the token sent was the trouble",
+                            )),
                         );
                     }
                     if status == "503" {

@@ -7,6 +7,7 @@ use super::{
     },
     error::{ApiError, ErrorBody},
     extract::{Json, Path, Query, path_id},
+    identity::Caller,
     respond,
 };
 use axum::{extract::State, response::Response};
@@ -50,11 +51,12 @@ pub(crate) async fn list(
     Ok(respond::<RestaurantList, _>(listed, StatusCode::OK))
 }
 
-/// Creates a restaurant.
+/// Creates a restaurant (admins only).
 #[utoipa::path(
     post,
     path = "/api/restaurants",
     operation_id = "createRestaurant",
+    security(("bearer" = [])),
     tag = "restaurants",
     request_body = NewRestaurant,
     responses(
@@ -64,8 +66,10 @@ pub(crate) async fn list(
 pub(crate) async fn create(
     State(state): State<AppState>,
     call: Call,
+    caller: Caller,
     Json(new): Json<NewRestaurant>,
 ) -> Result<Response, ApiError> {
+    caller.require_admin("create restaurants")?;
     let request = pb::CreateRestaurantRequest::from(new);
     let created = (state.pools.restaurants)
         .call(&call, CallKind::Write, request, |channel, request| async move {
@@ -129,11 +133,12 @@ pub(crate) async fn menu(
     Ok(respond::<Menu, _>(menu, StatusCode::OK))
 }
 
-/// Adds an item to a restaurant's menu.
+/// Adds an item to a restaurant's menu (its staff, or an admin).
 #[utoipa::path(
     post,
     path = "/api/restaurants/{id}/menu/items",
     operation_id = "addMenuItem",
+    security(("bearer" = [])),
     tag = "restaurants",
     params(("id" = RestaurantId, Path, description = "The restaurant's id")),
     request_body = NewMenuItem,
@@ -146,10 +151,12 @@ pub(crate) async fn menu(
 pub(crate) async fn add_item(
     State(state): State<AppState>,
     call: Call,
+    caller: Caller,
     Path(restaurant_id): Path<String>,
     Json(new): Json<NewMenuItem>,
 ) -> Result<Response, ApiError> {
     let restaurant_id = path_id(RESTAURANT, "restaurant", restaurant_id)?;
+    caller.require_staff_of(&restaurant_id)?;
     let request = new.into_request(restaurant_id);
     let added = (state.pools.restaurants)
         .call(&call, CallKind::Write, request, |channel, request| async move {

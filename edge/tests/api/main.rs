@@ -2,6 +2,7 @@
 //! of each, sharing a SQLite file per service), the edge in front on
 //! 127.0.0.1:0, and a real HTTP client.
 
+mod access;
 mod balancing;
 mod contract;
 mod errors;
@@ -72,11 +73,14 @@ impl Fleet {
     }
 
     async fn start_with(options: FleetOptions) -> Self {
+        let stack = spawn_stack(options.stack).await;
         let mut fleet = Self {
-            stack: spawn_stack(options.stack).await,
+            // The tests of what the API does act as an admin, who may do
+            // everything; `access` tests who may do what.
+            http: client_of(&stack.admin_token()),
+            stack,
             edge_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             edge_shutdown: CancellationToken::new(),
-            http: reqwest::Client::new(),
         };
         let mut config = fleet.edge_config();
         config.restaurant_balance = options.restaurant_balance;
@@ -185,6 +189,19 @@ impl Drop for Fleet {
     fn drop(&mut self) {
         self.edge_shutdown.cancel();
     }
+}
+
+/// An HTTP client that sends `token` with every request.
+fn client_of(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().expect("a header value"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("a client")
 }
 
 /// The replica that served a response.

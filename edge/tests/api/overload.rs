@@ -125,13 +125,13 @@ async fn a_body_that_does_not_arrive_in_time_is_refused_with_408() {
     let mut connection = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
         .await
         .unwrap();
-    // Headers promise 100 bytes; 8 come, then nothing.
-    connection
-        .write_all(
-            b"POST /api/restaurants HTTP/1.1\r\nHost: edge\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"name\":",
-        )
-        .await
-        .unwrap();
+    // An admin's headers promise 100 bytes; 8 come, then nothing.
+    let request = format!(
+        "POST /api/restaurants HTTP/1.1\r\nHost: edge\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\":",
+        fleet.admin_token()
+    );
+    connection.write_all(request.as_bytes()).await.unwrap();
     let started = Instant::now();
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), connection.read_to_end(&mut answer)).await;

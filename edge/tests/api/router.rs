@@ -6,10 +6,52 @@
 
 use axum::body::Body;
 use dishpatch_pool::{PoolSettings, ReplicaPool, ReplicaSpec};
+use edge::auth::{KeySource, Principal, Role, Verifier, VerifierSettings, dev};
 use http::{Request, StatusCode};
 use serde_json::Value;
-use std::time::Duration;
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 use tower::ServiceExt;
+
+/// A key made for these tests, the verifier that trusts it, and an admin's
+/// token signed with it: the router's requests are an admin's, unless a
+/// test sends its own `Authorization`.
+struct Keys {
+    verifier: Arc<Verifier>,
+    signing: dev::DevKey,
+    _dir: tempfile::TempDir,
+}
+
+fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let signing = dev::DevKey::load_or_create(dir.path()).unwrap();
+        let verifier = Verifier::new(VerifierSettings {
+            sources: vec![KeySource::Jwks(dir.path().join(dev::JWKS_FILE))],
+            issuer: dev::ISSUER.to_owned(),
+            audience: dev::AUDIENCE.to_owned(),
+            leeway: Duration::from_secs(30),
+        })
+        .unwrap();
+        Keys {
+            verifier: Arc::new(verifier),
+            signing,
+            _dir: dir,
+        }
+    })
+}
+
+/// A token for `role` named `sub`, signed with the test key.
+pub(super) fn token(sub: &str, role: Role, restaurants: &[&str]) -> String {
+    let restaurants = restaurants.iter().map(|id| (*id).to_owned()).collect();
+    let principal = Principal::new(sub.to_owned(), role, restaurants).unwrap();
+    keys()
+        .signing
+        .sign(&principal, dev::ISSUER, dev::AUDIENCE, Duration::from_secs(600))
+}
 
 /// The edge's router over pools whose replicas are never probed.
 pub(super) fn router() -> axum::Router {
@@ -28,11 +70,22 @@ pub(super) fn router() -> axum::Router {
         max_in_flight: 64,
         body_read_timeout: Duration::from_secs(1),
     };
-    edge::api::router(pools, settings)
+    let identity = edge::api::Identity {
+        verifier: keys().verifier.clone(),
+        sign_in: None,
+    };
+    edge::api::router(pools, settings, identity)
 }
 
-/// Sends `request` through a fresh router: its status, request id and body.
-async fn send(request: Request<Body>) -> (StatusCode, String, Value) {
+/// Sends `request` through a fresh router (as an admin, unless it says
+/// who it is from): its status, request id and body.
+async fn send(mut request: Request<Body>) -> (StatusCode, String, Value) {
+    if !request.headers().contains_key(http::header::AUTHORIZATION) {
+        let admin = format!("Bearer {}", token("root", Role::Admin, &[]));
+        request
+            .headers_mut()
+            .insert(http::header::AUTHORIZATION, admin.parse().unwrap());
+    }
     let response = router().oneshot(request).await.unwrap();
     let status = response.status();
     let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();

@@ -4,11 +4,13 @@
 //! anything: the services do.
 
 pub(crate) mod fields;
+mod identity;
 mod notifications;
 mod orders;
 mod restaurants;
 
 pub(crate) use fields::{IdempotencyKey, OrderId, RestaurantId};
+pub(crate) use identity::{SignIn, SignedIn};
 pub(crate) use notifications::{NotificationList, NotificationQuery};
 pub(crate) use orders::{NewOrder, Order, OrderList, OrderQuery, StatusUpdate, parse_status};
 pub(crate) use restaurants::{

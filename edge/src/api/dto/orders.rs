@@ -157,8 +157,10 @@ pub(crate) struct LineRequest {
 pub(crate) struct NewOrder {
     #[schema(value_type = RestaurantId)]
     restaurant_id: String,
-    #[schema(value_type = Customer)]
-    customer: String,
+    /// Who orders: a customer's own name, which a customer may leave out;
+    /// an admin names the customer.
+    #[schema(value_type = Option<Customer>)]
+    pub(crate) customer: Option<String>,
     /// 1 to 50 menu items of the restaurant, each listed once.
     #[schema(min_items = 1, max_items = 50)]
     items: Vec<LineRequest>,
@@ -169,10 +171,10 @@ pub(crate) struct NewOrder {
 }
 
 impl NewOrder {
-    pub(crate) fn into_request(self, idempotency_key: String) -> order::PlaceOrderRequest {
+    pub(crate) fn into_request(self, customer: String, idempotency_key: String) -> order::PlaceOrderRequest {
         order::PlaceOrderRequest {
             restaurant_id: self.restaurant_id,
-            customer: self.customer,
+            customer,
             items: self
                 .items
                 .into_iter()
