@@ -55,6 +55,11 @@ async fn every_scenario_runs_without_errors() {
     let token = key.sign(&admin, dev::ISSUER, dev::AUDIENCE, Duration::from_secs(600));
     let mut edge_args = stack::edge_auth_args(keys.path());
     edge_args.extend([
+        // One caller, as fast as it can.
+        "--rate-limit-reads".to_owned(),
+        "0".to_owned(),
+        "--rate-limit-writes".to_owned(),
+        "0".to_owned(),
         "--listen".to_owned(),
         "127.0.0.1:0".to_owned(),
         "--restaurant-replicas".to_owned(),

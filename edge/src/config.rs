@@ -2,7 +2,24 @@
 
 use crate::auth::{KeySource, VerifierSettings};
 use dishpatch_pool::{Ejection, Panic, PoolSettings, ProbeSettings, ReplicaSpec, Strategy, TryTimeout};
+use http::HeaderValue;
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+/// An origin, `scheme://host[:port]`, as browsers send it in `Origin`.
+fn origin(value: &str) -> Result<HeaderValue, String> {
+    let uri: http::Uri = value.parse().map_err(|error| format!("{value:?}: {error}"))?;
+    let is_origin = matches!(uri.scheme_str(), Some("http" | "https"))
+        && uri.host().is_some()
+        && uri
+            .path_and_query()
+            .is_none_or(|path| path.as_str().is_empty() || path.as_str() == "/");
+    if !is_origin || value.ends_with('/') {
+        return Err(format!(
+            "{value:?} is not an origin: scheme://host[:port], no path"
+        ));
+    }
+    HeaderValue::try_from(value).map_err(|error| format!("{value:?}: {error}"))
+}
 
 /// Balancing strategies by name, listed in `--help`.
 fn strategy() -> impl clap::builder::TypedValueParser<Value = Strategy> {
@@ -136,6 +153,28 @@ pub struct Config {
     /// they are accepted.
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
+
+    /// Reads (GETs) a second each caller may make: its principal when
+    /// signed in, else its client address; bursts of twice as many. Past
+    /// it, 429 with Retry-After. 0: no limit.
+    #[arg(long, env = "RATE_LIMIT_READS", default_value_t = 100)]
+    pub rate_limit_reads: u32,
+
+    /// Writes (POSTs and PATCHes) a second each caller may make, as for
+    /// --rate-limit-reads.
+    #[arg(long, env = "RATE_LIMIT_WRITES", default_value_t = 10)]
+    pub rate_limit_writes: u32,
+
+    /// Development sign-ins a second each client address may make, as for
+    /// --rate-limit-reads.
+    #[arg(long, env = "RATE_LIMIT_SIGN_INS", default_value_t = 2)]
+    pub rate_limit_sign_ins: u32,
+
+    /// Origins whose web pages may call the API from a browser (CORS), comma
+    /// separated, e.g. https://shop.example.com. None by default: only pages
+    /// the edge serves itself may.
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', value_parser = origin)]
+    pub cors_origins: Vec<HeaderValue>,
 
     /// A JWKS file (an identity provider's published keys, saved) whose
     /// keys sign the bearer tokens the edge accepts. Read again when it

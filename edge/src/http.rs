@@ -7,7 +7,7 @@
 //! memory per idle connection (BENCHMARKS.md). Browsers and REST clients
 //! reach the edge over HTTP/1.1 (HTTP/2 would come with TLS, in front of it).
 
-use axum::{Router, body::Body};
+use axum::{Router, body::Body, extract::ConnectInfo};
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
@@ -48,8 +48,8 @@ pub(crate) async fn serve(
             accepted = listener.accept() => accepted,
             () = shutdown.cancelled() => break,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(error) if is_connection_error(&error) => continue,
             Err(error) => {
                 tracing::warn!(%error, "accepting a connection failed");
@@ -64,9 +64,15 @@ pub(crate) async fn serve(
         };
         // Responses are written whole; waiting to coalesce them only delays.
         stream.set_nodelay(true).ok();
+        // Each request knows its client's address (rate limits of
+        // anonymous callers count by it).
         let service = router
             .clone()
-            .map_request(|request: http::Request<Incoming>| request.map(Body::new));
+            .map_request(move |request: http::Request<Incoming>| {
+                let mut request = request.map(Body::new);
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            });
         let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = connections.watch(connection);
         tokio::spawn(async move {

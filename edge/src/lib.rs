@@ -77,6 +77,12 @@ pub async fn build(config: Config) -> Result<Edge, StartError> {
             show_replicas: config.show_replicas,
             max_in_flight: config.max_in_flight as usize,
             body_read_timeout: config.body_read_timeout,
+            rate_limits: api::RateLimitSettings {
+                reads: config.rate_limit_reads,
+                writes: config.rate_limit_writes,
+                sign_ins: config.rate_limit_sign_ins,
+            },
+            cors_origins: config.cors_origins.clone(),
         },
         identity,
     );

@@ -85,6 +85,14 @@ pub async fn spawn_stack(options: StackOptions) -> TestStack {
                     "3s",
                     "--slow-start",
                     "0s",
+                    // Tests send as fast as they can as one caller; the
+                    // tests of rate limits set their own.
+                    "--rate-limit-reads",
+                    "0",
+                    "--rate-limit-writes",
+                    "0",
+                    "--rate-limit-sign-ins",
+                    "0",
                 ]
                 .map(str::to_owned)
                 .to_vec(),

@@ -11,6 +11,7 @@ pub mod error;
 mod extract;
 mod health;
 mod identity;
+mod limits;
 mod notifications;
 mod openapi;
 mod orders;
@@ -18,6 +19,7 @@ pub mod request_id;
 mod restaurants;
 mod sign_in;
 
+pub use limits::RateLimitSettings;
 pub use sign_in::DevSignIn;
 
 use crate::auth::Verifier;
@@ -28,15 +30,30 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, patch, post},
 };
-use dishpatch::{call::CallContext, wire::SERVED_BY};
+use dishpatch::{
+    call::CallContext,
+    wire::{IDEMPOTENCY_KEY, REQUEST_ID, SERVED_BY},
+};
 use dishpatch_pool::{Answered, ReplicaPool};
 use error::ApiError;
-use http::{StatusCode, request::Parts};
+use http::{
+    HeaderName, HeaderValue, Method, StatusCode,
+    header::{
+        AUTHORIZATION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, RETRY_AFTER, WWW_AUTHENTICATE,
+        X_CONTENT_TYPE_OPTIONS,
+    },
+    request::Parts,
+};
+use limits::RateLimits;
 use request_id::RequestId;
 use serde::Serialize;
 use std::{sync::Arc, time::Duration};
 use tokio::time::Instant;
 use tonic::metadata::AsciiMetadataValue;
+use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    set_header::SetResponseHeaderLayer,
+};
 
 /// The largest request body accepted; larger ones get 413.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -116,7 +133,7 @@ fn respond<J: Serialize + From<T>, T>(answered: Answered<T>, status: StatusCode)
 }
 
 /// How the REST API serves.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ApiSettings {
     /// The deadline of every request.
     pub deadline: Duration,
@@ -127,9 +144,15 @@ pub struct ApiSettings {
     pub max_in_flight: usize,
     /// How long a request body may take to arrive (408 past it).
     pub body_read_timeout: Duration,
+    /// Requests a second each caller may make, by class of route.
+    pub rate_limits: RateLimitSettings,
+    /// Origins whose pages may call the API (CORS); none: no page of
+    /// another origin may.
+    pub cors_origins: Vec<HeaderValue>,
 }
 
-/// The REST API over `pools`, for callers `identity` names.
+/// The REST API over `pools`, for callers `identity` names. Call it
+/// inside a Tokio runtime (the rate limits' upkeep runs on it).
 pub fn router(pools: Pools, settings: ApiSettings, identity: Identity) -> Router {
     let state = AppState {
         pools,
@@ -141,7 +164,51 @@ pub fn router(pools: Pools, settings: ApiSettings, identity: Identity) -> Router
         openapi: openapi::document().into(),
     };
     let in_flight = Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight));
-    let router = Router::new()
+    let limits = Arc::new(RateLimits::new(settings.rate_limits));
+    RateLimits::keep_forgetting(&limits);
+    // One stack, applied once: each layer of a router is boxed on its own,
+    // and cloned for every request. The first layer is the outermost.
+    let layers = tower::ServiceBuilder::new()
+        // A request id, a span and JSON error bodies for every response,
+        // including those of the layers below.
+        .layer(middleware::from_fn(request_id::assign))
+        // Strangers are not told the topology: which replica answered.
+        .option_layer((!settings.show_replicas).then(|| middleware::map_response(hide_replica)))
+        // Browsers may not sniff, frame or leak the referrer of an answer.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(API_CONTENT_SECURITY_POLICY),
+        ))
+        // Pages of the configured origins may call the API (preflights are
+        // answered here, before anything below); others' may not.
+        .option_layer(cors(&settings.cors_origins))
+        // At most `max_in_flight` requests at once, across every route (one
+        // semaphore): past it, 503 with Retry-After at once rather than a
+        // queue that grows latency for everyone.
+        .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
+        .layer(tower::load_shed::LoadShedLayer::new())
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(
+            in_flight,
+        ))
+        // Who is calling: a bearer token verified, or none (inside the
+        // bound on requests in flight, which bounds signature checks too).
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            identity::authenticate,
+        ))
+        // A token bucket per caller and class of route: 429 past it.
+        .layer(middleware::from_fn_with_state(limits, limits::limit))
+        // Bodies over 64 KiB are refused with 413 before they are read.
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    Router::new()
         .route(
             "/api/restaurants",
             get(restaurants::list).post(restaurants::create),
@@ -166,35 +233,7 @@ pub fn router(pools: Pools, settings: ApiSettings, identity: Identity) -> Router
                 format!("{} does not accept {method}", uri.path()),
             )
         })
-        // Bodies over 64 KiB are refused with 413 before they are read.
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        // Who is calling: a bearer token verified, or none (inside the
-        // bound on requests in flight, which bounds signature checks too).
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            identity::authenticate,
-        ))
-        // At most `max_in_flight` requests at once, across every route (one
-        // semaphore): past it, 503 with Retry-After at once rather than a
-        // queue that grows latency for everyone.
-        .layer(
-            tower::ServiceBuilder::new()
-                .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
-                .layer(tower::load_shed::LoadShedLayer::new())
-                .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(
-                    in_flight,
-                )),
-        );
-    let router = if settings.show_replicas {
-        router
-    } else {
-        // Strangers are not told the topology: which replica answered.
-        router.layer(middleware::map_response(hide_replica))
-    };
-    // Outermost: a request id, a span and JSON error bodies for every
-    // response, including those of the layers above.
-    router
-        .layer(middleware::from_fn(request_id::assign))
+        .layer(layers)
         .with_state(state)
 }
 
@@ -204,6 +243,38 @@ async fn overloaded(_: tower::BoxError) -> ApiError {
         StatusCode::SERVICE_UNAVAILABLE,
         "overloaded",
         "the edge is handling as many requests as it can; retry after Retry-After seconds",
+    )
+}
+
+/// What an API answer's page may do, were a browser to render one: nothing.
+const API_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// CORS for pages of `origins`, or none if there are none: the methods and
+/// headers of the API, and the headers a page may read of its answers.
+fn cors(origins: &[HeaderValue]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let header = HeaderName::from_static;
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+            .allow_methods([Method::GET, Method::POST, Method::PATCH])
+            .allow_headers([
+                AUTHORIZATION,
+                CONTENT_TYPE,
+                header(IDEMPOTENCY_KEY),
+                header(REQUEST_ID),
+            ])
+            .expose_headers([
+                header(REQUEST_ID),
+                header(SERVED_BY),
+                RETRY_AFTER,
+                WWW_AUTHENTICATE,
+                header("ratelimit"),
+                header("ratelimit-policy"),
+            ])
+            .max_age(Duration::from_secs(600)),
     )
 }
 

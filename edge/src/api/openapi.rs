@@ -6,8 +6,8 @@
 //! What every operation shares is added once, here ([`Shared`]): the
 //! `x-request-id` header on every response and `x-served-by` on answers;
 //! the failures every call to a service can meet (502, 503 with
-//! `Retry-After`, 504), those of every JSON body (400, 413, 415) and of
-//! tokens (401, and 403 where a token is needed); the bearer scheme; and the
+//! `Retry-After`, 504), rate limits (429), those of every JSON body (400,
+//! 413, 415) and of tokens (401, and 403 where a token is needed); the bearer scheme; and the
 //! links from what a POST creates to where it can be read and moved.
 
 use super::{
@@ -161,6 +161,11 @@ impl Modify for Shared {
                 if is_api {
                     add_error(
                         responses,
+                        "429",
+                        "The caller is over its rate (`rate_limited`): nothing was done, retry after `Retry-After` seconds",
+                    );
+                    add_error(
+                        responses,
                         "502",
                         "The service failed; for a write: `outcome_unknown`, it may or may not have been made",
                     );
@@ -199,10 +204,24 @@ impl Modify for Shared {
                             )),
                         );
                     }
-                    if status == "503" {
+                    if status == "503" || status == "429" {
                         response.headers.insert(
                             "Retry-After".to_owned(),
                             RefOr::T(header("Seconds to wait before retrying")),
+                        );
+                    }
+                    if status == "429" {
+                        response.headers.insert(
+                            "RateLimit-Policy".to_owned(),
+                            RefOr::T(header(
+                                "The caller's quota of this class of route: `\"reads\";q=100;w=1`",
+                            )),
+                        );
+                        response.headers.insert(
+                            "RateLimit".to_owned(),
+                            RefOr::T(header(
+                                "What is left of it, and when it refills: `\"reads\";r=0;t=1`",
+                            )),
                         );
                     }
                 }

@@ -28,7 +28,9 @@ const MAX_SUBJECT_CHARS: usize = 100;
 pub const RESTAURANT_RECIPIENT: &str = "restaurant:";
 
 /// What a principal is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Orders for themselves.
@@ -51,7 +53,7 @@ impl Role {
 }
 
 /// A caller whose token verified.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Principal {
     /// Who: a customer's name (the one on their orders), or a staff
     /// member's or admin's id.

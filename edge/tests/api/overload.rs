@@ -1,7 +1,8 @@
 //! The edge protects itself and tells strangers little: a bound on requests
 //! in flight (503 at once past it), on open connections (closed at once past
-//! it), on how long a body may take to arrive (408), and no replica names
-//! unless asked for.
+//! it), on how long a body may take to arrive (408), on how long headers may
+//! take (slow clients hold nothing up), rate limits per caller (429), and no
+//! replica names unless asked for.
 
 use super::{A_RESTAURANT, Fleet};
 use serde_json::Value;
@@ -169,4 +170,127 @@ async fn strangers_are_not_told_the_replicas() {
     let restaurants = &health["services"]["restaurant-svc"];
     assert_eq!(restaurants["inRotation"], 2, "{health}");
     assert!(restaurants.get("replicas").is_none(), "{health}");
+}
+
+#[tokio::test]
+async fn a_caller_over_its_rate_is_told_when_to_come_back() {
+    let fleet = Fleet::start().await;
+    let base = edge_with(&fleet, |config| {
+        config.rate_limit_reads = 5;
+        config.rate_limit_writes = 1;
+    })
+    .await;
+    let read = |token: Option<String>| {
+        let mut request = reqwest::Client::new().get(format!("{base}{A_RESTAURANT}"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let admin = fleet.admin_token();
+    // A burst of twice the rate passes; the next read does not.
+    for _ in 0..10 {
+        assert_eq!(read(Some(admin.clone())).await.status(), 200);
+    }
+    let refused = read(Some(admin.clone())).await;
+    assert_eq!(refused.status(), 429);
+    let header = |name: &str| refused.headers()[name].to_str().unwrap().to_owned();
+    assert_eq!(header("retry-after"), "1");
+    assert_eq!(header("ratelimit-policy"), r#""reads";q=5;w=1"#);
+    assert_eq!(header("ratelimit"), r#""reads";r=0;t=1"#);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("5 reads a second")
+    );
+
+    // Other callers have buckets of their own: an anonymous client (by its
+    // address), and the same client's writes.
+    assert_eq!(read(None).await.status(), 200);
+    let write = reqwest::Client::new()
+        .post(format!("{base}/api/restaurants"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"name": "Casa Pepe", "cuisine": "spanish", "address": "3 Plaza Mayor"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(write.status(), 201);
+
+    // After Retry-After, reads pass again.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(read(Some(admin)).await.status(), 200);
+}
+
+/// Slow clients the edge must not wait for, and how long the test lasts.
+const SLOW_CLIENTS: usize = 500;
+const SLOWLORIS_FOR: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_clients_sending_headers_a_byte_at_a_time_hold_nothing_up() {
+    raise_open_file_limit(4 * SLOW_CLIENTS as u64);
+    let fleet = Fleet::start().await;
+    let addr = fleet.url("").trim_start_matches("http://").to_owned();
+    let started = Instant::now();
+    let mut slow = tokio::task::JoinSet::new();
+    for _ in 0..SLOW_CLIENTS {
+        let addr = addr.clone();
+        slow.spawn(async move {
+            let Ok(mut connection) = tokio::net::TcpStream::connect(&addr).await else {
+                return None;
+            };
+            // A request whose headers never end, a byte every 100 ms,
+            // until the edge closes the connection or the test is over.
+            let request = b"GET /api/restaurants HTTP/1.1\r\nHost: edge\r\nX-Padding: ";
+            let mut bytes = request.iter().chain(std::iter::repeat(&b'a'));
+            while started.elapsed() < SLOWLORIS_FOR + Duration::from_secs(5) {
+                let byte = *bytes.next().unwrap();
+                if connection.write_all(&[byte]).await.is_err() {
+                    return Some(started.elapsed());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            None
+        });
+    }
+    // Meanwhile, a normal client's reads keep being answered, promptly.
+    let mut slowest = Duration::ZERO;
+    let mut reads = 0;
+    while started.elapsed() < SLOWLORIS_FOR {
+        let sent = Instant::now();
+        let response = fleet.http.get(fleet.url(A_RESTAURANT)).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        slowest = slowest.max(sent.elapsed());
+        reads += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        slowest < Duration::from_secs(1),
+        "the slowest of {reads} reads took {slowest:?}"
+    );
+    // And the edge closed every slow connection once its headers were late
+    // (30 s), rather than holding it for as long as bytes trickle.
+    let mut closed = 0;
+    while let Some(outcome) = slow.join_next().await {
+        if let Some(after) = outcome.unwrap() {
+            assert!(
+                after < SLOWLORIS_FOR + Duration::from_secs(3),
+                "closed after {after:?}"
+            );
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, SLOW_CLIENTS, "slow connections the edge closed");
+}
+
+/// Raises this process's soft limit on open files to at least `needed`
+/// (the slow clients and the edge's ends of their connections).
+fn raise_open_file_limit(needed: u64) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    if soft < needed {
+        setrlimit(Resource::RLIMIT_NOFILE, needed.min(hard), hard).unwrap();
+    }
 }

@@ -55,6 +55,11 @@ pub(super) fn token(sub: &str, role: Role, restaurants: &[&str]) -> String {
 
 /// The edge's router over pools whose replicas are never probed.
 pub(super) fn router() -> axum::Router {
+    router_with(vec![])
+}
+
+/// [`router`], letting pages of `cors_origins` call it.
+fn router_with(cors_origins: Vec<http::HeaderValue>) -> axum::Router {
     let pool = |service| {
         let nowhere = [ReplicaSpec::addr("127.0.0.1:1")];
         ReplicaPool::new(service, "unused.v1.Service", &nowhere, PoolSettings::default()).unwrap()
@@ -69,6 +74,12 @@ pub(super) fn router() -> axum::Router {
         show_replicas: true,
         max_in_flight: 64,
         body_read_timeout: Duration::from_secs(1),
+        rate_limits: edge::api::RateLimitSettings {
+            reads: 0,
+            writes: 0,
+            sign_ins: 0,
+        },
+        cors_origins,
     };
     let identity = edge::api::Identity {
         verifier: keys().verifier.clone(),
@@ -373,5 +384,67 @@ async fn request_ids_are_kept_or_made() {
     assert!(
         replaced.starts_with("req_"),
         "an unreasonable id is replaced: {replaced}"
+    );
+}
+
+#[tokio::test]
+async fn answers_forbid_browsers_to_sniff_frame_or_refer() {
+    for request in [get("/api/nowhere"), get("/openapi.json")] {
+        let response = router().oneshot(request).await.unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["referrer-policy"], "no-referrer");
+        assert_eq!(
+            headers["content-security-policy"],
+            "default-src 'none'; frame-ancestors 'none'"
+        );
+        assert!(!headers.contains_key("access-control-allow-origin"));
+    }
+}
+
+#[tokio::test]
+async fn pages_of_the_configured_origins_alone_may_call_the_api() {
+    let shop = http::HeaderValue::from_static("https://shop.example.com");
+    let preflight = |origin: &str| {
+        Request::builder()
+            .method("OPTIONS")
+            .uri("/api/orders")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type,idempotency-key",
+            )
+            .body(Body::empty())
+            .unwrap()
+    };
+    let allowed = router_with(vec![shop.clone()])
+        .oneshot(preflight("https://shop.example.com"))
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), StatusCode::OK);
+    let headers = allowed.headers();
+    assert_eq!(headers["access-control-allow-origin"], shop);
+    let methods = headers["access-control-allow-methods"].to_str().unwrap();
+    assert!(methods.contains("POST") && methods.contains("PATCH"), "{methods}");
+    let allowed_headers = headers["access-control-allow-headers"].to_str().unwrap();
+    assert!(allowed_headers.contains("authorization") && allowed_headers.contains("idempotency-key"));
+
+    let stranger = router_with(vec![shop.clone()])
+        .oneshot(preflight("https://evil.example"))
+        .await
+        .unwrap();
+    assert!(!stranger.headers().contains_key("access-control-allow-origin"));
+
+    let mut read = get("/api/nowhere");
+    read.headers_mut().insert("origin", shop.clone());
+    let answered = router_with(vec![shop.clone()]).oneshot(read).await.unwrap();
+    assert_eq!(answered.headers()["access-control-allow-origin"], shop);
+    let exposed = answered.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap();
+    assert!(
+        exposed.contains("x-request-id") && exposed.contains("retry-after"),
+        "{exposed}"
     );
 }
