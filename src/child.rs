@@ -41,3 +41,26 @@ pub async fn start_listening(
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Ok((child, addr))
 }
+
+/// How much memory a process holds, in MiB (from `/proc/<pid>/status`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Resident {
+    /// Its resident set now (`VmRSS`).
+    pub now_mib: f64,
+    /// Its resident set at its peak so far (`VmHWM`).
+    pub peak_mib: f64,
+}
+
+/// How much memory process `pid` holds, if it runs and this is Linux.
+pub fn resident(pid: u32) -> Option<Resident> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let mib = |field: &str| -> Option<f64> {
+        let line = status.lines().find(|line| line.starts_with(field))?;
+        let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib / 1024.0)
+    };
+    Some(Resident {
+        now_mib: mib("VmRSS:")?,
+        peak_mib: mib("VmHWM:")?,
+    })
+}

@@ -60,19 +60,12 @@ impl Started {
 
     /// Its peak resident set so far, in MiB.
     fn peak_rss_mib(&self) -> Option<f64> {
-        self.memory_mib("VmHWM:")
+        Some(dishpatch::child::resident(self.child.id()?)?.peak_mib)
     }
 
     /// Its resident set now, in MiB.
     fn rss_mib(&self) -> Option<f64> {
-        self.memory_mib("VmRSS:")
-    }
-
-    fn memory_mib(&self, field: &str) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
-        let line = status.lines().find(|line| line.starts_with(field))?;
-        let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kib / 1024.0)
+        Some(dishpatch::child::resident(self.child.id()?)?.now_mib)
     }
 }
 

@@ -86,6 +86,11 @@ impl ServiceProcess {
         format!("http://{}", self.addr)
     }
 
+    /// How much memory it holds.
+    pub fn resident(&self) -> Option<dishpatch::child::Resident> {
+        dishpatch::child::resident(self.child.id()?)
+    }
+
     /// Sends SIGTERM, as an orchestrator does to stop a service.
     pub fn terminate(&self) {
         self.signal("TERM");
