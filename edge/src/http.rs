@@ -14,6 +14,7 @@ use hyper_util::{
     server::graceful::GracefulShutdown,
     service::TowerToHyperService,
 };
+use prometheus_client::metrics::gauge::Gauge;
 use std::{sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -37,6 +38,7 @@ pub(crate) async fn serve(
     router: Router,
     shutdown: CancellationToken,
     max_connections: usize,
+    open_connections: Gauge,
 ) {
     let open = Arc::new(Semaphore::new(max_connections));
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -75,10 +77,13 @@ pub(crate) async fn serve(
             });
         let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = connections.watch(connection);
+        open_connections.inc();
+        let open_connections = open_connections.clone();
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended with an error");
             }
+            open_connections.dec();
             drop(permit);
         });
     }

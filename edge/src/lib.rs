@@ -41,6 +41,7 @@ pub struct Edge {
     listener: TcpListener,
     pools: api::Pools,
     verifier: Arc<auth::Verifier>,
+    metrics: Arc<api::Metrics>,
     router: axum::Router,
     max_connections: usize,
 }
@@ -70,6 +71,7 @@ pub async fn build(config: Config) -> Result<Edge, StartError> {
     let identity = identity(&config)?;
     let verifier = identity.verifier.clone();
     let listener = bind_listener(config.listen).await?;
+    let metrics = Arc::new(api::Metrics::default());
     let router = api::router(
         pools.clone(),
         api::ApiSettings {
@@ -85,11 +87,13 @@ pub async fn build(config: Config) -> Result<Edge, StartError> {
             cors_origins: config.cors_origins.clone(),
         },
         identity,
+        metrics.clone(),
     );
     Ok(Edge {
         listener,
         pools,
         verifier,
+        metrics,
         router,
         max_connections: config.max_connections as usize,
     })
@@ -149,7 +153,15 @@ impl Edge {
         .map(|pool| pool.spawn(stop_pools.clone()));
         let keys = tokio::spawn(self.verifier.clone().watch_keys(stop_pools.clone()));
         tracing::info!(addr = %self.local_addr(), "edge serving");
-        http::serve(self.listener, self.router, shutdown, self.max_connections).await;
+        let connections = self.metrics.connections.clone();
+        http::serve(
+            self.listener,
+            self.router,
+            shutdown,
+            self.max_connections,
+            connections,
+        )
+        .await;
         stop_pools.cancel();
         for pool in pools {
             pool.await.ok();

@@ -12,6 +12,7 @@ mod extract;
 mod health;
 mod identity;
 mod limits;
+mod metrics;
 mod notifications;
 mod openapi;
 mod orders;
@@ -20,6 +21,7 @@ mod restaurants;
 mod sign_in;
 
 pub use limits::RateLimitSettings;
+pub use metrics::Metrics;
 pub use sign_in::DevSignIn;
 
 use crate::auth::Verifier;
@@ -83,6 +85,7 @@ pub struct Identity {
 pub struct AppState {
     pools: Pools,
     identity: Identity,
+    metrics: Arc<Metrics>,
     deadline: Duration,
     show_replicas: bool,
     body_read_timeout: Duration,
@@ -151,12 +154,14 @@ pub struct ApiSettings {
     pub cors_origins: Vec<HeaderValue>,
 }
 
-/// The REST API over `pools`, for callers `identity` names. Call it
-/// inside a Tokio runtime (the rate limits' upkeep runs on it).
-pub fn router(pools: Pools, settings: ApiSettings, identity: Identity) -> Router {
+/// The REST API over `pools`, for callers `identity` names, counted in
+/// `metrics`. Call it inside a Tokio runtime (the rate limits' upkeep runs
+/// on it).
+pub fn router(pools: Pools, settings: ApiSettings, identity: Identity, metrics: Arc<Metrics>) -> Router {
     let state = AppState {
         pools,
         identity,
+        metrics: metrics.clone(),
         deadline: settings.deadline,
         show_replicas: settings.show_replicas,
         body_read_timeout: settings.body_read_timeout,
@@ -172,6 +177,8 @@ pub fn router(pools: Pools, settings: ApiSettings, identity: Identity) -> Router
         // A request id, a span and JSON error bodies for every response,
         // including those of the layers below.
         .layer(middleware::from_fn(request_id::assign))
+        // Every request counted and timed by route, refusals included.
+        .layer(middleware::from_fn_with_state(metrics, metrics::record))
         // Strangers are not told the topology: which replica answered.
         .option_layer((!settings.show_replicas).then(|| middleware::map_response(hide_replica)))
         // Browsers may not sniff, frame or leak the referrer of an answer.
@@ -223,6 +230,7 @@ pub fn router(pools: Pools, settings: ApiSettings, identity: Identity) -> Router
         .route("/api/dev/sign-in", post(sign_in::sign_in))
         .route("/health", get(health::report))
         .route("/openapi.json", get(openapi_document))
+        .route("/metrics", get(metrics::expose))
         .fallback(
             |method: http::Method, uri: http::Uri| async move { ApiError::no_route(&method, uri.path()) },
         )

@@ -8,6 +8,7 @@ mod contract;
 mod errors;
 mod failover;
 mod frozen;
+mod metrics;
 mod overload;
 mod router;
 mod routes;

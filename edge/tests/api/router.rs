@@ -85,7 +85,7 @@ fn router_with(cors_origins: Vec<http::HeaderValue>) -> axum::Router {
         verifier: keys().verifier.clone(),
         sign_in: None,
     };
-    edge::api::router(pools, settings, identity)
+    edge::api::router(pools, settings, identity, Arc::default())
 }
 
 /// Sends `request` through a fresh router (as an admin, unless it says
