@@ -71,7 +71,9 @@ pub async fn build(config: Config) -> Result<Edge, StartError> {
     let identity = identity(&config)?;
     let verifier = identity.verifier.clone();
     let listener = bind_listener(config.listen).await?;
-    let metrics = Arc::new(api::Metrics::default());
+    let mut metrics = api::Metrics::default();
+    metrics.count_replicas(pools.clone());
+    let metrics = Arc::new(metrics);
     let router = api::router(
         pools.clone(),
         api::ApiSettings {

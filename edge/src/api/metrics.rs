@@ -1,21 +1,26 @@
 //! The edge's metrics, in Prometheus's text format at `GET /metrics`
 //! ([`prometheus_client`]): requests by route template (never the raw
 //! path, where every id would make a series of its own), method and status
-//! class; their latency by route; requests in flight; open connections.
+//! class; their latency by route; requests in flight; open connections;
+//! and, read at each scrape, each service's replicas known and in rotation
+//! (counts: no replica is named).
 
-use super::AppState;
+use super::{AppState, Pools};
 use axum::{
     extract::{MatchedPath, Request, State},
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use dishpatch_pool::PoolState;
 use http::{Method, header::CONTENT_TYPE};
 use prometheus_client::{
-    encoding::{EncodeLabelSet, prometheus_text},
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, prometheus_text},
     metrics::{
+        MetricType,
         counter::Counter,
         family::Family,
-        gauge::Gauge,
+        gauge::{ConstGauge, Gauge},
         histogram::{Histogram, exponential_buckets},
     },
     registry::Registry,
@@ -93,11 +98,55 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts the replicas of `pools` at each scrape.
+    pub fn count_replicas(&mut self, pools: Pools) {
+        self.registry.register_collector(Box::new(Replicas(pools)));
+    }
+
     /// The metrics in Prometheus's text format.
     pub fn render(&self) -> String {
         let mut text = String::new();
         prometheus_text::encode(&mut text, &self.registry).expect("writing to a String does not fail");
         text
+    }
+}
+
+/// A gauge read from a pool's state: its name, its help, how to read it.
+type PoolGauge = (&'static str, &'static str, fn(&PoolState) -> i64);
+
+/// The replicas of every service, read when scraped.
+#[derive(Debug)]
+struct Replicas(Pools);
+
+impl Collector for Replicas {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let pools = [&self.0.restaurants, &self.0.orders, &self.0.notifications];
+        let states = pools.map(|pool| (pool.service(), pool.state()));
+        let gauges: [PoolGauge; 3] = [
+            (
+                "replicas_known",
+                "Replicas of a service, configured or resolved",
+                |state| state.known as i64,
+            ),
+            (
+                "replicas_in_rotation",
+                "Replicas of a service taking requests",
+                |state| state.in_rotation as i64,
+            ),
+            (
+                "service_panicking",
+                "1 while fewer of a service's replicas than the panic threshold are in rotation",
+                |state| i64::from(state.panicking),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (service, state) in &states {
+                let labels = [("service", *service)];
+                ConstGauge::new(value(state)).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -33,7 +33,7 @@ fn value_of(text: &str, series: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn requests_are_counted_by_route_and_checked_by_promtool() {
-    let fleet = Fleet::start().await;
+    let mut fleet = Fleet::start().await;
     assert_eq!(fleet.get(A_RESTAURANT).await.status(), 200);
     assert_eq!(
         fleet
@@ -86,6 +86,17 @@ async fn requests_are_counted_by_route_and_checked_by_promtool() {
         value_of(&text, "dishpatch_edge_http_connections_open").is_some(),
         "{text}"
     );
+    for service in ["restaurant-svc", "order-svc", "notify-svc"] {
+        let series = |name: &str| format!(r#"dishpatch_edge_{name}{{service="{service}"}}"#);
+        assert_eq!(value_of(&text, &series("replicas_known")), Some(2.0), "{text}");
+        assert_eq!(
+            value_of(&text, &series("replicas_in_rotation")),
+            Some(2.0),
+            "{text}"
+        );
+        assert_eq!(value_of(&text, &series("service_panicking")), Some(0.0), "{text}");
+    }
+    assert!(!text.contains("127.0.0.1"), "no replica is named: {text}");
 
     let Some(promtool) = tool("promtool") else {
         return;
@@ -112,6 +123,19 @@ async fn requests_are_counted_by_route_and_checked_by_promtool() {
         checked.status.success() && said.trim().is_empty(),
         "promtool: {said}"
     );
+
+    // A replica that dies leaves the rotation, and the count.
+    fleet.restaurants[0].kill().await;
+    eventually(
+        "the dead replica to leave the count",
+        Duration::from_secs(10),
+        || async {
+            let text = fleet.get("/metrics").await.text().await.ok()?;
+            let series = r#"dishpatch_edge_replicas_in_rotation{service="restaurant-svc"}"#;
+            (value_of(&text, series)? == 1.0).then_some(())
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
