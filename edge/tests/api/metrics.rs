@@ -1,7 +1,8 @@
 //! The edge's metrics: requests counted by route template, method and
 //! status class (never by raw path), checked by promtool and scraped by a
 //! real Prometheus (Debian's `prometheus` package, which `./scripts/test`
-//! unpacks where it is missing).
+//! unpacks where it is missing), which also runs the Grafana dashboard's
+//! queries.
 
 use super::{A_RESTAURANT, Fleet};
 use serde_json::Value;
@@ -193,4 +194,44 @@ async fn a_real_prometheus_scrapes_the_edge_and_finds_requests_counted() {
     assert_eq!(found["metric"]["method"], "GET", "{found}");
     let counted: f64 = found["value"][1].as_str().unwrap().parse().unwrap();
     assert!(counted >= 1.0, "{found}");
+
+    // Every query of the Grafana dashboard runs on this Prometheus, and
+    // names only metrics the edge exposes.
+    let exposed = fleet.get("/metrics").await.text().await.unwrap();
+    for expr in dashboard_queries() {
+        let promql = expr.replace("$__rate_interval", "1m").replace("$job", ".+");
+        let answer: Value = http
+            .get(format!("http://127.0.0.1:{port}/api/v1/query"))
+            .query(&[("query", &promql)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["status"], "success", "{promql}: {answer}");
+        for name in promql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if name.starts_with("dishpatch_") {
+                assert!(exposed.contains(name), "the dashboard's {name} is not exposed");
+            }
+        }
+    }
+}
+
+/// The PromQL of every panel of `deploy/grafana/dishpatch-edge.json`.
+fn dashboard_queries() -> Vec<String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/grafana/dishpatch-edge.json"
+    );
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let queries: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().unwrap())
+        .map(|target| target["expr"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(queries.len() >= 6, "{queries:?}");
+    queries
 }

@@ -224,12 +224,17 @@ async fn a_caller_over_its_rate_is_told_when_to_come_back() {
     assert_eq!(read(Some(admin)).await.status(), 200);
 }
 
+/// Held by the tests that load the machine (the slow clients, the
+/// overload), so that they do not time each other.
+static HEAVY_LOAD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Slow clients the edge must not wait for, and how long the test lasts.
 const SLOW_CLIENTS: usize = 500;
 const SLOWLORIS_FOR: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_clients_sending_headers_a_byte_at_a_time_hold_nothing_up() {
+    let _alone = HEAVY_LOAD.lock().await;
     raise_open_file_limit(4 * SLOW_CLIENTS as u64);
     let fleet = Fleet::start().await;
     let addr = fleet.url("").trim_start_matches("http://").to_owned();
@@ -306,6 +311,7 @@ struct Met {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn far_past_its_capacity_the_edge_answers_at_once_and_recovers() {
+    let _alone = HEAVY_LOAD.lock().await;
     let fleet = Fleet::start().await;
     let (restaurant, items) = fleet.menu().await;
     let order = serde_json::json!({
@@ -421,14 +427,15 @@ async fn far_past_its_capacity_the_edge_answers_at_once_and_recovers() {
     );
     // Refusals come at once; what is admitted waits for at most the few
     // ahead of it. The bounds allow for debug builds sharing two cores with
-    // the load (BENCHMARKS.md has release builds' figures); a queue instead
-    // would grow by seconds.
-    // (Without the bound: p99 4.5 s, and requests timing out.)
+    // the load and the other tests (measured alone: ~100-150 ms and
+    // ~220-270 ms; BENCHMARKS.md has release builds' figures); a queue
+    // instead grows by seconds (without the bound: p99 4.5 s, and requests
+    // timing out).
     assert!(
-        p99_shed < Duration::from_millis(250),
+        p99_shed < Duration::from_millis(500),
         "refused at once: {summary}"
     );
-    assert!(p99 < Duration::from_millis(600), "answered promptly: {summary}");
+    assert!(p99 < Duration::from_secs(1), "answered promptly: {summary}");
     assert!(
         placed as f64 / 4.0 > capacity / 4.0,
         "it kept serving while it shed: {summary}"
