@@ -5,8 +5,8 @@
 //! for, so a client learns at once that its token is bad rather than
 //! browsing as nobody.
 
-use super::{AppState, error::ApiError};
-use crate::auth::Principal;
+use super::error::ApiError;
+use crate::auth::{Principal, Verifier};
 use axum::{
     extract::{FromRequestParts, Request, State},
     middleware::Next,
@@ -17,13 +17,13 @@ use std::sync::Arc;
 
 /// The middleware: verifies the token, if there is one.
 pub(crate) async fn authenticate(
-    State(state): State<AppState>,
+    State(verifier): State<Arc<Verifier>>,
     mut request: Request,
     next: Next,
 ) -> Response {
     match bearer(request.headers()) {
         Ok(None) => {}
-        Ok(Some(token)) => match state.identity.verifier.verify(token) {
+        Ok(Some(token)) => match verifier.verify(token) {
             Ok(principal) => {
                 request.extensions_mut().insert(principal);
             }

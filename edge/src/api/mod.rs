@@ -208,7 +208,7 @@ pub fn router(pools: Pools, settings: ApiSettings, identity: Identity, metrics: 
         // Who is calling: a bearer token verified, or none (inside the
         // bound on requests in flight, which bounds signature checks too).
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.identity.verifier.clone(),
             identity::authenticate,
         ))
         // A token bucket per caller and class of route: 429 past it.
