@@ -202,12 +202,13 @@ pub(crate) async fn move_status(
 ) -> Result<Response, ApiError> {
     let id = path_id(ORDER, "order", id)?;
     let status = parse_status("status", &update.status).map_err(ApiError::bad_request)?;
+    // What the caller may not do whatever the order, before reading it.
+    caller.may_move(status)?;
     // Who the order belongs to never changes, so what it is checked
     // against stays true until the move. An admin may move any order.
     if !caller.is_admin() {
         find(&state, &call, &caller, id.clone()).await?;
     }
-    caller.may_move(status)?;
     let request = pb::UpdateOrderStatusRequest {
         id,
         status: status.into(),
