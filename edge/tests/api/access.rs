@@ -471,9 +471,69 @@ async fn keys_rotate_while_the_edge_runs() {
     )
     .await;
 
-    // A file that changes into something unusable leaves the keys be.
+    // A file that changes into something unusable leaves the keys be: a
+    // token the edge has not seen yet (so not remembered) still verifies.
     std::fs::write(&jwks, "{\"keys\": [").unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (status, _) = send(&fleet, Some(&new), Method::GET, "/api/orders", None).await;
+    let other = Principal::new("root-2".into(), Role::Admin, vec![]).unwrap();
+    let unseen = new_key.sign(
+        &other,
+        edge::auth::dev::ISSUER,
+        edge::auth::dev::AUDIENCE,
+        Duration::from_secs(600),
+    );
+    let (status, _) = send(&fleet, Some(&unseen), Method::GET, "/api/orders", None).await;
     assert_eq!(status, 200);
+
+    // And the edge still watches the file: the old key, put back, works.
+    std::fs::write(&jwks, serde_json::to_vec(&fleet.signing_key().jwks()).unwrap()).unwrap();
+    eventually(
+        "the edge to read the old key again",
+        Duration::from_secs(10),
+        || async {
+            let (status, _) = send(&fleet, Some(&old), Method::GET, "/api/orders", None).await;
+            (status == 200).then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_edge_refuses_to_start_with_keys_it_could_not_use() {
+    let (trusted, stranger) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    DevKey::load_or_create(trusted.path()).unwrap();
+    DevKey::load_or_create(stranger.path()).unwrap();
+    let jwks = trusted.path().join(edge::auth::dev::JWKS_FILE);
+    let start = |extra: &[&std::ffi::OsStr]| {
+        use clap::Parser;
+        let mut args: Vec<&std::ffi::OsStr> = ["edge", "--listen", "127.0.0.1:0", "--jwt-jwks"]
+            .iter()
+            .map(std::ffi::OsStr::new)
+            .collect();
+        args.push(jwks.as_os_str());
+        args.extend_from_slice(extra);
+        edge::build(edge::Config::parse_from(args))
+    };
+    let issued = ["--jwt-issuer", "dishpatch-local", "--jwt-audience", "dishpatch"].map(std::ffi::OsStr::new);
+
+    // Keys without the issuer and audience their tokens must name.
+    let refused = start(&[]).await.unwrap_err().to_string();
+    assert!(
+        refused.contains("--jwt-issuer and --jwt-audience are required"),
+        "{refused}"
+    );
+    // A sign-in key whose tokens the edge would refuse.
+    let strangers_key = stranger.path().join(edge::auth::dev::KEY_FILE);
+    let mut args = issued.to_vec();
+    args.extend([
+        std::ffi::OsStr::new("--dev-sign-in-key"),
+        strangers_key.as_os_str(),
+    ]);
+    let refused = start(&args).await.unwrap_err().to_string();
+    assert!(refused.contains("is not among the token keys"), "{refused}");
+    // The trusted one is fine.
+    let trusted_key = trusted.path().join(edge::auth::dev::KEY_FILE);
+    let mut args = issued.to_vec();
+    args.extend([std::ffi::OsStr::new("--dev-sign-in-key"), trusted_key.as_os_str()]);
+    assert!(start(&args).await.is_ok());
 }

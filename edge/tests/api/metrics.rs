@@ -10,14 +10,14 @@ use std::{path::PathBuf, process::Stdio, time::Duration};
 use test_support::eventually;
 
 /// A Prometheus tool on PATH, or `None` where it is missing and the test
-/// was told to skip (`DISHPATCH_SKIP_PROMETHEUS=1`).
+/// was told to skip (`DISHPATCH_SKIP_PROMETHEUS=1`, as the other tools' tests).
 fn tool(name: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH")
         .iter()
         .flat_map(std::env::split_paths)
         .map(|dir| dir.join(name))
         .find(|path| path.is_file());
-    if found.is_none() && std::env::var_os("DISHPATCH_SKIP_PROMETHEUS").is_some() {
+    if found.is_none() && std::env::var("DISHPATCH_SKIP_PROMETHEUS").is_ok_and(|value| value == "1") {
         eprintln!("skipped: {name} is not installed and DISHPATCH_SKIP_PROMETHEUS is set");
         return None;
     }

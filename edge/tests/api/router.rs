@@ -364,6 +364,17 @@ async fn unknown_routes_are_404_and_unknown_methods_405() {
 }
 
 #[tokio::test]
+async fn development_sign_in_is_no_route_unless_configured() {
+    refused(
+        json("POST", "/api/dev/sign-in", r#"{"sub": "root", "role": "admin"}"#),
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no route for POST /api/dev/sign-in",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn request_ids_are_kept_or_made() {
     let given = Request::get("/api/nowhere")
         .header("x-request-id", "trace-abc-123")
