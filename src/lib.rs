@@ -3,8 +3,9 @@
 //! - [`proto`]: the generated gRPC contracts and their descriptor set.
 //! - [`server`]: serve a tonic service with `grpc.health.v1`, server
 //!   reflection and a graceful, draining shutdown.
-//! - [`binary`], [`shutdown`], [`telemetry`], [`child`]: the `main` of every
-//!   binary, signals, tracing, and starting one as a child process.
+//! - [`binary`], [`shutdown`], [`telemetry`], [`metrics`], [`child`]: the
+//!   `main` of every binary, signals, tracing, Prometheus metrics, and
+//!   starting one as a child process.
 //! - [`ids`], [`time`], [`page`], [`validate`], [`call`], [`wire`]: the conventions
 //!   every contract shares (typed ids, timestamps, paging, input checks, request id
 //!   and deadline propagation, the names of headers and metadata).
@@ -21,6 +22,7 @@ pub mod child;
 #[cfg(feature = "store")]
 pub mod error;
 pub mod ids;
+pub mod metrics;
 pub mod page;
 pub mod proto;
 pub mod server;

@@ -1,6 +1,7 @@
 //! Serving a dishpatch gRPC service: `grpc.health.v1`, server reflection (v1
-//! and v1alpha, so old and new grpcurl both work), a tracing span per request
-//! and a graceful shutdown that loses no request.
+//! and v1alpha, so old and new grpcurl both work), a tracing span per request,
+//! its RPCs counted and its metrics at `GET /metrics` (HTTP/1.1 on the same
+//! port), and a graceful shutdown that loses no request.
 //!
 //! Shutdown, once the token given to [`ServiceHost::serve`] is cancelled:
 //! 1. health turns NOT_SERVING, so balancers stop sending new calls;
@@ -8,9 +9,13 @@
 //! 3. long-lived streams end ([`ServiceHost::streams_closed`]), the listener
 //!    closes and in-flight calls finish, for at most [`IN_FLIGHT_LIMIT`].
 
-use crate::wire::REQUEST_ID as REQUEST_ID_HEADER;
+use crate::{
+    metrics::{RecordRpcs, RpcMetrics},
+    wire::REQUEST_ID as REQUEST_ID_HEADER,
+};
 use futures_util::{Stream, StreamExt};
-use std::{net::SocketAddr, pin::Pin, time::Duration};
+use prometheus_client::registry::Registry;
+use std::{net::SocketAddr, pin::Pin, sync::Arc, time::Duration};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{
@@ -104,11 +109,17 @@ impl ServiceHost {
         self.streams_closed.clone()
     }
 
-    /// Serves `routes` (plus health and reflection) until `shutdown` is
+    /// Serves `routes` (plus health and reflection, and `metrics` with the
+    /// server's own RPC metrics at `GET /metrics`) until `shutdown` is
     /// cancelled and the shutdown sequence in the module docs has run.
     /// Health is SERVING from the first call on: build `routes` only once the
     /// service is ready (store migrated, downstream clients built).
-    pub async fn serve(self, routes: Routes, shutdown: CancellationToken) -> Result<(), ServeError> {
+    pub async fn serve(
+        self,
+        routes: Routes,
+        mut metrics: Registry,
+        shutdown: CancellationToken,
+    ) -> Result<(), ServeError> {
         let Self {
             listener,
             local_addr,
@@ -134,6 +145,8 @@ impl ServiceHost {
             }))
             .add_service(reflection().build_v1()?)
             .add_service(reflection().build_v1alpha()?);
+        let rpcs = Arc::new(RpcMetrics::register(&mut metrics));
+        let routes = with_metrics_page(routes, Arc::new(metrics));
 
         health.set_service_status("", ServingStatus::Serving).await;
         health
@@ -157,7 +170,10 @@ impl ServiceHost {
         };
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let server = Server::builder()
+            // HTTP/1.1 only for `GET /metrics`: gRPC needs HTTP/2.
+            .accept_http1(true)
             .trace_fn(request_span)
+            .layer(RecordRpcs::new(rpcs))
             .layer(tower::util::MapResponseLayer::new(
                 undecodable_is_invalid_argument,
             ))
@@ -174,6 +190,21 @@ impl ServiceHost {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// `routes` with `GET /metrics` serving `metrics` in Prometheus's text
+/// format. Prometheus scrapes over HTTP/1.1, which the server accepts too.
+fn with_metrics_page(routes: Routes, metrics: Arc<Registry>) -> Routes {
+    let page = axum::routing::get(move || {
+        let metrics = metrics.clone();
+        async move {
+            (
+                [(http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+                crate::metrics::render(&metrics),
+            )
+        }
+    });
+    Routes::from(routes.into_axum_router().route("/metrics", page))
 }
 
 /// A request the server could not decode (not protobuf, or not this

@@ -5,6 +5,7 @@ use crate::{
     server::{BindError, ServeError, ServiceHost},
     store::{OpenError, Store},
 };
+use prometheus_client::registry::Registry;
 use std::{future::Future, net::SocketAddr};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -33,18 +34,28 @@ pub struct ReadyService {
     host: ServiceHost,
     routes: Routes,
     store: Store,
+    metrics: Registry,
     tasks: JoinSet<()>,
 }
 
 impl ReadyService {
     /// A service serving `routes` on `host`, over `store`.
     pub fn new(host: ServiceHost, routes: Routes, store: Store) -> Self {
+        let mut metrics = crate::metrics::registry();
+        store.register_metrics(&mut metrics);
         Self {
             host,
             routes,
             store,
+            metrics,
             tasks: JoinSet::new(),
         }
+    }
+
+    /// The registry of the metrics it serves: register the service's own
+    /// there before it runs.
+    pub fn metrics(&mut self) -> &mut Registry {
+        &mut self.metrics
     }
 
     /// Runs `task` beside the server. It must end once `stop` (cancelled
@@ -66,7 +77,7 @@ impl ReadyService {
     /// waits for the background tasks and closes the store.
     pub async fn run(mut self, shutdown: CancellationToken) -> Result<(), ServeError> {
         let stop = self.host.streams_closed();
-        let served = self.host.serve(self.routes, shutdown).await;
+        let served = self.host.serve(self.routes, self.metrics, shutdown).await;
         stop.cancel();
         while self.tasks.join_next().await.is_some() {}
         self.store.close().await;

@@ -8,6 +8,7 @@
 //! reach the edge over HTTP/1.1 (HTTP/2 would come with TLS, in front of it).
 
 use axum::{Router, body::Body, extract::ConnectInfo};
+use dishpatch::metrics::Held;
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
@@ -77,13 +78,12 @@ pub(crate) async fn serve(
             });
         let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = connections.watch(connection);
-        open_connections.inc();
-        let open_connections = open_connections.clone();
+        let open = Held::new(&open_connections);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended with an error");
             }
-            open_connections.dec();
+            drop(open);
             drop(permit);
         });
     }

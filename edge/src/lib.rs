@@ -72,7 +72,7 @@ pub async fn build(config: Config) -> Result<Edge, StartError> {
     let verifier = identity.verifier.clone();
     let listener = bind_listener(config.listen).await?;
     let mut metrics = api::Metrics::default();
-    metrics.count_replicas(pools.clone());
+    metrics.count_pools(&pools, config.show_replicas);
     let metrics = Arc::new(metrics);
     let router = api::router(
         pools.clone(),

@@ -12,7 +12,12 @@ use crate::{
     domain::{NotificationFilter, Page},
     store::NotificationStore,
 };
+use dishpatch::metrics::Held;
 use dishpatch::proto::notify::v1 as pb;
+use prometheus_client::{
+    metrics::{gauge::Gauge, histogram::Histogram},
+    registry::{Registry, Unit},
+};
 use std::{sync::Arc, time::Duration};
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -29,6 +34,10 @@ const BROADCAST_CAPACITY: usize = 4096;
 pub(crate) struct Feed {
     sender: broadcast::Sender<Arc<pb::Notification>>,
     recorded_here: Arc<Notify>,
+    /// Subscribers being served.
+    subscribers: Gauge,
+    /// Time from a notification's recording to its broadcast here.
+    tail_lag: Histogram,
 }
 
 impl Feed {
@@ -36,7 +45,24 @@ impl Feed {
         Self {
             sender: broadcast::Sender::new(BROADCAST_CAPACITY),
             recorded_here: Arc::new(Notify::new()),
+            subscribers: Gauge::default(),
+            tail_lag: dishpatch::metrics::latency_histogram(),
         }
+    }
+
+    /// Registers the feed's metrics in `registry`.
+    pub(crate) fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "notify_subscribers",
+            "Subscribe streams this replica is serving",
+            self.subscribers.clone(),
+        );
+        registry.register_with_unit(
+            "notify_tail_lag",
+            "Time from a notification's recording (by any replica) to this replica's feed broadcasting it",
+            Unit::Seconds,
+            self.tail_lag.clone(),
+        );
     }
 
     /// Tells the tail a notification was just recorded here.
@@ -71,8 +97,15 @@ impl Feed {
                     }
                 };
                 let full = batch.len() as i64 == BATCH;
+                let now = dishpatch::time::now_micros();
                 for notification in batch {
                     last_seq = notification.seq;
+                    if let Some(recorded) = &notification.created_at
+                        && let Ok(recorded) = dishpatch::time::from_timestamp(recorded)
+                    {
+                        self.tail_lag
+                            .observe(now.saturating_sub(recorded).max(0) as f64 / 1e6);
+                    }
                     // No receiver is fine: nobody is subscribed right now.
                     let _ = self.sender.send(Arc::new(notification));
                 }
@@ -94,6 +127,7 @@ impl Feed {
         out: mpsc::Sender<Result<pb::Notification, Status>>,
         stop: CancellationToken,
     ) {
+        let _subscribed = Held::new(&self.subscribers);
         'replay: loop {
             let mut live = self.sender.subscribe();
             loop {

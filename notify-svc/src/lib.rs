@@ -32,6 +32,7 @@ pub async fn build(config: Config) -> Result<ReadyService, StartError> {
     let feed = feed::Feed::new();
     let api = grpc::NotifyApi::new(notifications.clone(), feed.clone(), host.streams_closed());
     let mut service = ReadyService::new(host, Routes::new(NotifyServiceServer::new(api)), store);
+    feed.register_metrics(service.metrics());
     service.spawn_background(|stop| feed.run_tail(notifications, last_seq, config.poll_interval, stop));
     Ok(service)
 }

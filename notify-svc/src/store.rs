@@ -87,8 +87,12 @@ impl NotificationStore {
 
     /// Begins a write transaction in which seq numbers commit in the order
     /// they are handed out.
-    async fn begin_sequenced(&self, deadline: Option<Instant>) -> Result<WriteTransaction, WriteError> {
-        let mut transaction = self.store.begin_write(deadline).await?;
+    async fn begin_sequenced(
+        &self,
+        what: &'static str,
+        deadline: Option<Instant>,
+    ) -> Result<WriteTransaction, WriteError> {
+        let mut transaction = self.store.begin_write(what, deadline).await?;
         if self.store.backend() == Backend::Postgres {
             // PostgreSQL hands out identity values before commit, so without
             // this a subscriber could see seq 11 commit before seq 10 and
@@ -108,7 +112,7 @@ impl NotificationStore {
         new: &NewNotification,
         deadline: Option<Instant>,
     ) -> Result<(pb::Notification, bool), WriteError> {
-        let mut transaction = self.begin_sequenced(deadline).await?;
+        let mut transaction = self.begin_sequenced("record_notification", deadline).await?;
         let sql = insert_sql(1);
         let inserted = insert(&sql, std::slice::from_ref(new))
             .fetch_optional(&mut **transaction)
@@ -135,7 +139,7 @@ impl NotificationStore {
         batch: &[NewNotification],
         deadline: Option<Instant>,
     ) -> Result<usize, WriteError> {
-        let mut transaction = self.begin_sequenced(deadline).await?;
+        let mut transaction = self.begin_sequenced("record_notifications", deadline).await?;
         let sql = insert_sql(batch.len());
         let inserted = insert(&sql, batch).fetch_all(&mut **transaction).await?;
         transaction.commit().await?;
@@ -163,8 +167,8 @@ impl NotificationStore {
             .bind(&filter.recipient)
             .bind(filter.since)
             .bind(page.size)
-            .fetch_all(self.store.pool())
-            .await?;
+            .fetch_all(self.store.pool());
+        let rows = self.store.timed("list_notifications", rows).await?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 

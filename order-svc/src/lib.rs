@@ -23,7 +23,7 @@ use dishpatch::{
     server::ServiceHost,
     store::Store,
 };
-use dishpatch_pool::{PoolSettings, ProbeSettings, ReplicaPool};
+use dishpatch_pool::{PoolMetrics, PoolSettings, ProbeSettings, ReplicaPool};
 use tonic::service::Routes;
 
 dishpatch::migrations!();
@@ -67,15 +67,19 @@ pub async fn build(config: Config) -> Result<ReadyService, StartError> {
         restaurants: restaurants.clone(),
         relay: waker.clone(),
     };
+    let mut service = ReadyService::new(host, Routes::new(OrderServiceServer::new(api)), store);
     let relay = relay::OutboxRelay {
         store: orders,
         notify: notify.clone(),
         waker,
         poll_interval: config.relay_poll_interval,
         max_backoff: config.relay_max_backoff,
+        metrics: relay::RelayMetrics::register(service.metrics()),
     };
-    let mut service = ReadyService::new(host, Routes::new(OrderServiceServer::new(api)), store);
     service.spawn_background(|stop| relay.run(stop));
+    // Its metrics are on its own port, for operators: replicas are named.
+    let pools = PoolMetrics::new(vec![restaurants.clone(), notify.clone()], true);
+    service.metrics().register_collector(Box::new(pools));
     service.spawn_background(|stop| {
         let pools = [restaurants, notify].map(|pool| pool.spawn(stop.clone()));
         async move {

@@ -6,13 +6,17 @@
 //! records each event id once. While notify-svc is down the relay backs off
 //! (doubling, with jitter) and the outbox keeps every notification.
 
-use crate::store::OrderStore;
+use crate::store::{OrderStore, Pending};
 use dishpatch::proto::notify::v1::{
     RecordNotificationRequest, RecordNotificationsRequest, notify_service_client::NotifyServiceClient,
 };
 use dishpatch::time::{Backoff, jittered};
 use dishpatch::{call::CallContext, store::WriteError};
 use dishpatch_pool::{CallError, CallKind, ReplicaPool};
+use prometheus_client::{
+    metrics::{counter::Counter, gauge::Gauge, histogram::Histogram},
+    registry::{Registry, Unit},
+};
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -40,6 +44,43 @@ pub(crate) struct OutboxRelay {
     pub(crate) waker: RelayWaker,
     pub(crate) poll_interval: Duration,
     pub(crate) max_backoff: Duration,
+    pub(crate) metrics: RelayMetrics,
+}
+
+/// What an operator watches of the outbox: how much waits, and how long
+/// notifications wait.
+#[derive(Debug, Clone)]
+pub(crate) struct RelayMetrics {
+    pending: Gauge,
+    lag: Histogram,
+    relayed: Counter,
+}
+
+impl RelayMetrics {
+    pub(crate) fn register(registry: &mut Registry) -> Self {
+        let metrics = Self {
+            pending: Gauge::default(),
+            lag: dishpatch::metrics::latency_histogram(),
+            relayed: Counter::default(),
+        };
+        registry.register(
+            "outbox_pending",
+            "Notifications waiting in the outbox, as the relay last counted them (replicas share the outbox)",
+            metrics.pending.clone(),
+        );
+        registry.register_with_unit(
+            "outbox_relay_lag",
+            "Time from a notification entering the outbox to notify-svc recording it",
+            Unit::Seconds,
+            metrics.lag.clone(),
+        );
+        registry.register(
+            "outbox_relayed",
+            "Notifications this replica relayed to notify-svc",
+            metrics.relayed.clone(),
+        );
+        metrics
+    }
 }
 
 impl OutboxRelay {
@@ -74,12 +115,19 @@ impl OutboxRelay {
     /// once notify-svc recorded it. Returns how many were delivered.
     async fn deliver_batch(&self) -> Result<usize, RelayError> {
         let pending = self.store.pending_outbox(BATCH).await.map_err(WriteError::from)?;
+        // A full batch may leave more behind: count them.
+        let depth = match pending.len() as i64 {
+            BATCH => self.store.outbox_depth().await.map_err(WriteError::from)?,
+            short => short,
+        };
+        self.metrics.pending.set(depth);
         if pending.is_empty() {
             return Ok(0);
         }
+        let queued_at: Vec<i64> = pending.iter().map(|pending| pending.queued_at).collect();
         let (outbox_ids, notifications): (Vec<i64>, Vec<_>) = pending
             .into_iter()
-            .map(|(outbox_id, event)| {
+            .map(|Pending { outbox_id, event, .. }| {
                 let notification = RecordNotificationRequest {
                     event_id: event.event_id,
                     order_id: event.order_id,
@@ -106,6 +154,14 @@ impl OutboxRelay {
             )
             .await?;
         self.store.delivered(&outbox_ids).await?;
+        let now = dishpatch::time::now_micros();
+        for queued_at in queued_at {
+            self.metrics
+                .lag
+                .observe(now.saturating_sub(queued_at).max(0) as f64 / 1e6);
+        }
+        self.metrics.relayed.inc_by(outbox_ids.len() as u64);
+        self.metrics.pending.dec_by(outbox_ids.len() as i64);
         Ok(outbox_ids.len())
     }
 }

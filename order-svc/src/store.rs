@@ -54,6 +54,16 @@ struct OutboxRow {
     recipient: String,
     kind: String,
     message: String,
+    created_at: i64,
+}
+
+/// A notification waiting in the outbox.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub(crate) outbox_id: i64,
+    /// When it entered the outbox (µs since the epoch).
+    pub(crate) queued_at: i64,
+    pub(crate) event: OutboxEvent,
 }
 
 /// A checked order, priced, to store.
@@ -167,7 +177,7 @@ impl OrderStore {
     ) -> Result<Batch, WriteError> {
         let now = time::now_micros();
         let ids: Vec<String> = batch.iter().map(|_| ORDER.generate()).collect();
-        let mut transaction = self.store.begin_write(deadline).await?;
+        let mut transaction = self.store.begin_write("insert_orders", deadline).await?;
 
         let sql = format!(
             "INSERT INTO orders (id, restaurant_id, restaurant_name, customer, status, total_cents,
@@ -228,10 +238,10 @@ impl OrderStore {
 
     pub(crate) async fn get(&self, id: &str) -> Result<Option<StoredOrder>, ServiceError> {
         let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
-        let row = sqlx::query_as::<_, OrderRow>(&sql)
+        let query = sqlx::query_as::<_, OrderRow>(&sql)
             .bind(id)
-            .fetch_optional(self.store.pool())
-            .await?;
+            .fetch_optional(self.store.pool());
+        let row = self.store.timed("order", query).await?;
         Ok(self.complete(row.into_iter().collect()).await?.pop())
     }
 
@@ -242,11 +252,11 @@ impl OrderStore {
         key: &str,
     ) -> Result<Option<StoredOrder>, ServiceError> {
         let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE customer = $1 AND idempotency_key = $2");
-        let row = sqlx::query_as::<_, OrderRow>(&sql)
+        let query = sqlx::query_as::<_, OrderRow>(&sql)
             .bind(customer)
             .bind(key)
-            .fetch_optional(self.store.pool())
-            .await?;
+            .fetch_optional(self.store.pool());
+        let row = self.store.timed("order_by_idempotency_key", query).await?;
         Ok(self.complete(row.into_iter().collect()).await?.pop())
     }
 
@@ -266,8 +276,8 @@ impl OrderStore {
             .bind(&filter.customer)
             .bind(&filter.before)
             .bind(filter.page_size + 1)
-            .fetch_all(self.store.pool())
-            .await?;
+            .fetch_all(self.store.pool());
+        let rows = self.store.timed("list_orders", rows).await?;
         let (rows, more) = dishpatch::page::split(rows, filter.page_size);
         let orders = self
             .complete(rows)
@@ -298,7 +308,8 @@ impl OrderStore {
             history_query = history_query.bind(&row.id);
         }
         let mut lines: HashMap<String, Vec<pb::OrderLine>> = HashMap::new();
-        for line in lines_query.fetch_all(self.store.pool()).await? {
+        let lines_query = lines_query.fetch_all(self.store.pool());
+        for line in self.store.timed("order_lines", lines_query).await? {
             lines.entry(line.order_id).or_default().push(pb::OrderLine {
                 menu_item_id: line.menu_item_id,
                 name: line.name,
@@ -309,7 +320,8 @@ impl OrderStore {
             });
         }
         let mut histories: HashMap<String, Vec<(i64, OrderStatus)>> = HashMap::new();
-        for entry in history_query.fetch_all(self.store.pool()).await? {
+        let history_query = history_query.fetch_all(self.store.pool());
+        for entry in self.store.timed("order_history", history_query).await? {
             let status = status_named(&entry.status)?;
             histories
                 .entry(entry.order_id)
@@ -360,7 +372,7 @@ impl OrderStore {
         deadline: Option<Instant>,
     ) -> Result<bool, ServiceError> {
         let now = time::now_micros();
-        let mut transaction = self.store.begin_write(deadline).await?;
+        let mut transaction = self.store.begin_write("move_status", deadline).await?;
         let moved =
             sqlx::query("UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
                 .bind(next.name())
@@ -386,15 +398,15 @@ impl OrderStore {
         Ok(true)
     }
 
-    /// The oldest `limit` notifications not yet delivered, with their
-    /// outbox ids.
-    pub(crate) async fn pending_outbox(&self, limit: i64) -> Result<Vec<(i64, OutboxEvent)>, sqlx::Error> {
+    /// The oldest `limit` notifications not yet delivered.
+    pub(crate) async fn pending_outbox(&self, limit: i64) -> Result<Vec<Pending>, sqlx::Error> {
         let rows = sqlx::query_as::<_, OutboxRow>(
-            "SELECT id, event_id, order_id, recipient, kind, message FROM outbox ORDER BY id LIMIT $1",
+            "SELECT id, event_id, order_id, recipient, kind, message, created_at
+             FROM outbox ORDER BY id LIMIT $1",
         )
         .bind(limit)
-        .fetch_all(self.store.pool())
-        .await?;
+        .fetch_all(self.store.pool());
+        let rows = self.store.timed("pending_outbox", rows).await?;
         Ok(rows
             .into_iter()
             .map(|row| {
@@ -405,9 +417,19 @@ impl OrderStore {
                     kind: row.kind,
                     message: row.message,
                 };
-                (row.id, event)
+                Pending {
+                    outbox_id: row.id,
+                    queued_at: row.created_at,
+                    event,
+                }
             })
             .collect())
+    }
+
+    /// How many notifications wait in the outbox.
+    pub(crate) async fn outbox_depth(&self) -> Result<i64, sqlx::Error> {
+        let count = sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(self.store.pool());
+        self.store.timed("outbox_depth", count).await
     }
 
     /// Forgets delivered notifications, in one statement.
@@ -421,7 +443,9 @@ impl OrderStore {
             delete = delete.bind(id);
         }
         let _turn = self.store.write_turn(None).await?;
-        delete.execute(self.store.pool()).await?;
+        self.store
+            .timed("delete_delivered_outbox", delete.execute(self.store.pool()))
+            .await?;
         Ok(())
     }
 }

@@ -24,12 +24,17 @@ use crate::{
     ReplicaPool,
     channel::{ReplicaChannel, Unanswered, Why},
     health::Observation,
+    metrics::CountedAttempt,
     replica::Replica,
     rotation::{MAX_ATTEMPTS, Tried},
 };
 use dishpatch::{call::CallContext, wire::DEPENDENCY};
 use futures_util::{StreamExt, stream::FuturesUnordered};
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::{Arc, atomic::Ordering::Relaxed},
+    time::Duration,
+};
 use tokio::time::Instant;
 use tonic::{Code, Status};
 use tower::retry::budget::Budget;
@@ -169,130 +174,137 @@ impl ReplicaPool {
         F: Fn(ReplicaChannel, tonic::Request<M>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<R>, Status>>,
     {
-        let shared = &self.shared;
-        let deadline = context
-            .deadline()
-            .unwrap_or_else(|| Instant::now() + shared.settings.default_deadline);
-        if deadline <= Instant::now() {
-            return Err(shared.deadline_passed_unsent(kind));
-        }
-        shared.wait_until_settled(deadline).await;
-        if deadline <= Instant::now() {
-            // Waiting for the first probes took all the time: nothing was
-            // sent, and an attempt with no time left would say otherwise.
-            return Err(shared.deadline_passed_unsent(kind));
-        }
-        let budget = &shared.retry_budget;
-        budget.deposit();
+        let called = async {
+            let shared = &self.shared;
+            let deadline = context
+                .deadline()
+                .unwrap_or_else(|| Instant::now() + shared.settings.default_deadline);
+            if deadline <= Instant::now() {
+                return Err(shared.deadline_passed_unsent(kind));
+            }
+            shared.wait_until_settled(deadline).await;
+            if deadline <= Instant::now() {
+                // Waiting for the first probes took all the time: nothing was
+                // sent, and an attempt with no time left would say otherwise.
+                return Err(shared.deadline_passed_unsent(kind));
+            }
+            let budget = &shared.retry_budget;
+            budget.deposit();
 
-        let mut tried = Tried::default();
-        let mut in_flight = FuturesUnordered::new();
-        let mut last_failure: Option<CallError> = None;
-        // Whether an attempt may have taken effect: what the call as a
-        // whole reports, whatever its last attempt found.
-        let mut maybe_took_effect = false;
-        let mut hedge_at = None;
-        // The replicas of the attempts in flight: the last one sent, and
-        // its hedge.
-        let (mut primary, mut hedge): (Option<Arc<Replica>>, Option<Arc<Replica>>) = (None, None);
-        loop {
-            if in_flight.is_empty() {
-                let previous = last_failure.take().map(|mut failure| {
-                    if maybe_took_effect {
-                        failure.outcome = Outcome::Unknown;
+            let mut tried = Tried::default();
+            let mut in_flight = FuturesUnordered::new();
+            let mut last_failure: Option<CallError> = None;
+            // Whether an attempt may have taken effect: what the call as a
+            // whole reports, whatever its last attempt found.
+            let mut maybe_took_effect = false;
+            let mut hedge_at = None;
+            // The replicas of the attempts in flight: the last one sent, and
+            // its hedge.
+            let (mut primary, mut hedge): (Option<Arc<Replica>>, Option<Arc<Replica>>) = (None, None);
+            loop {
+                if in_flight.is_empty() {
+                    let previous = last_failure.take().map(|mut failure| {
+                        if maybe_took_effect {
+                            failure.outcome = Outcome::Unknown;
+                        }
+                        failure
+                    });
+                    let replica = match &previous {
+                        None => shared.pick(&tried, true),
+                        Some(failure) => {
+                            let retry = failure.worth_retrying()
+                                && tried.len() < MAX_ATTEMPTS
+                                && Instant::now() < deadline;
+                            let replica = retry.then(|| shared.pick(&tried, true)).flatten();
+                            replica.filter(|_| shared.withdraw_from_budget())
+                        }
+                    };
+                    let Some(replica) = replica else {
+                        return Err(previous.unwrap_or_else(|| shared.no_replica(kind)));
+                    };
+                    if let Some(failure) = &previous {
+                        tracing::debug!(service = shared.service, tried = tried.len(), code = ?failure.status.code(), "retrying on another replica");
+                        shared.counts.retries.fetch_add(1, Relaxed);
                     }
-                    failure
-                });
-                let replica = match &previous {
-                    None => shared.pick(&tried, true),
-                    Some(failure) => {
-                        let retry = failure.worth_retrying()
-                            && tried.len() < MAX_ATTEMPTS
-                            && Instant::now() < deadline;
-                        let replica = retry.then(|| shared.pick(&tried, true)).flatten();
-                        replica.filter(|_| budget.withdraw())
+                    tried.add(&replica);
+                    let elsewhere = shared.has_untried(&tried);
+                    // Only a first attempt is hedged.
+                    hedge_at =
+                        (kind == CallKind::Read && shared.settings.hedge_reads && elsewhere && tried.len() == 1)
+                            .then(|| shared.latency.quantile(0.95))
+                            .flatten()
+                            .map(|p95| Instant::now() + p95)
+                            .filter(|at| *at < deadline);
+                    (primary, hedge) = (Some(replica.clone()), None);
+                    let attempt = self.attempt(
+                        replica.clone(),
+                        elsewhere,
+                        context,
+                        kind,
+                        message.clone(),
+                        &send,
+                        deadline,
+                    );
+                    in_flight.push(tagged(replica.id(), attempt));
+                }
+                let hedge_due = async {
+                    match hedge_at {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
                     }
                 };
-                let Some(replica) = replica else {
-                    return Err(previous.unwrap_or_else(|| shared.no_replica(kind)));
-                };
-                if let Some(failure) = &previous {
-                    tracing::debug!(service = shared.service, tried = tried.len(), code = ?failure.status.code(), "retrying on another replica");
-                }
-                tried.add(&replica);
-                let elsewhere = shared.has_untried(&tried);
-                // Only a first attempt is hedged.
-                hedge_at =
-                    (kind == CallKind::Read && shared.settings.hedge_reads && elsewhere && tried.len() == 1)
-                        .then(|| shared.latency.quantile(0.95))
-                        .flatten()
-                        .map(|p95| Instant::now() + p95)
-                        .filter(|at| *at < deadline);
-                (primary, hedge) = (Some(replica.clone()), None);
-                let attempt = self.attempt(
-                    replica.clone(),
-                    elsewhere,
-                    context,
-                    kind,
-                    message.clone(),
-                    &send,
-                    deadline,
-                );
-                in_flight.push(tagged(replica.id(), attempt));
-            }
-            let hedge_due = async {
-                match hedge_at {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                biased;
-                Some((replica_id, result)) = in_flight.next() => match result {
-                    Ok(answered) => {
-                        // Dropping the other attempt, if any, cancels it.
-                        // When the hedge won, the replica it was sent to
-                        // relieve lost the race: a miss. (A hedge that lost
-                        // merely started late.)
-                        let hedge_won = hedge.as_ref().is_some_and(|hedge| hedge.id() == replica_id);
-                        if let Some(slow) = primary.filter(|_| hedge_won && !in_flight.is_empty()) {
-                            shared.missed(&slow);
+                tokio::select! {
+                    biased;
+                    Some((replica_id, result)) = in_flight.next() => match result {
+                        Ok(answered) => {
+                            // Dropping the other attempt, if any, cancels it.
+                            // When the hedge won, the replica it was sent to
+                            // relieve lost the race: a miss. (A hedge that lost
+                            // merely started late.)
+                            let hedge_won = hedge.as_ref().is_some_and(|hedge| hedge.id() == replica_id);
+                            if let Some(slow) = primary.filter(|_| hedge_won && !in_flight.is_empty()) {
+                                shared.missed(&slow);
+                            }
+                            return Ok(answered);
                         }
-                        return Ok(answered);
-                    }
-                    Err(failure) => {
-                        maybe_took_effect |= failure.outcome == Outcome::Unknown;
-                        if primary.as_ref().is_some_and(|primary| primary.id() == replica_id) {
-                            primary = None;
-                        } else if hedge.as_ref().is_some_and(|hedge| hedge.id() == replica_id) {
-                            hedge = None;
+                        Err(failure) => {
+                            maybe_took_effect |= failure.outcome == Outcome::Unknown;
+                            if primary.as_ref().is_some_and(|primary| primary.id() == replica_id) {
+                                primary = None;
+                            } else if hedge.as_ref().is_some_and(|hedge| hedge.id() == replica_id) {
+                                hedge = None;
+                            }
+                            last_failure = Some(failure);
                         }
-                        last_failure = Some(failure);
-                    }
-                },
-                () = hedge_due => {
-                    hedge_at = None;
-                    if tried.len() < MAX_ATTEMPTS
-                        && let Some(replica) = shared.pick(&tried, false)
-                        && budget.withdraw()
-                    {
-                        tracing::debug!(service = shared.service, replica = replica.addr(), "hedging");
-                        tried.add(&replica);
-                        hedge = Some(replica.clone());
-                        // Both attempts wait their per-try timeouts: had the
-                        // first failed, the call would have gone here.
-                        let attempt = self.attempt(replica.clone(), true, context, kind, message.clone(), &send, deadline);
-                        in_flight.push(tagged(replica.id(), attempt));
+                    },
+                    () = hedge_due => {
+                        hedge_at = None;
+                        if tried.len() < MAX_ATTEMPTS
+                            && let Some(replica) = shared.pick(&tried, false)
+                            && shared.withdraw_from_budget()
+                        {
+                            tracing::debug!(service = shared.service, replica = replica.addr(), "hedging");
+                            shared.counts.hedges.fetch_add(1, Relaxed);
+                            tried.add(&replica);
+                            hedge = Some(replica.clone());
+                            // Both attempts wait their per-try timeouts: had the
+                            // first failed, the call would have gone here.
+                            let attempt = self.attempt(replica.clone(), true, context, kind, message.clone(), &send, deadline);
+                            in_flight.push(tagged(replica.id(), attempt));
+                        }
                     }
                 }
             }
         }
+        .await;
+        self.shared.counts.calls.add(code_of(&called));
+        called
     }
 
     /// One attempt on `replica`, reporting what it found to the replica's
-    /// health. It waits its per-try timeout if the call may be repeated
-    /// and a replica it did not try is there to repeat it on (`elsewhere`),
-    /// else until the deadline.
+    /// health, and counted. It waits its per-try timeout if the call may be
+    /// repeated and a replica it did not try is there to repeat it on
+    /// (`elsewhere`), else until the deadline.
     #[allow(clippy::too_many_arguments)]
     async fn attempt<M, R, F, Fut>(
         &self,
@@ -308,95 +320,110 @@ impl ReplicaPool {
         F: Fn(ReplicaChannel, tonic::Request<M>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<R>, Status>>,
     {
-        let shared = &self.shared;
-        let started = Instant::now();
-        let remaining = deadline.saturating_duration_since(started);
-        // Cutting an attempt short helps only where a retry can go elsewhere.
-        let try_timeout = if kind.may_repeat() && elsewhere {
-            shared.try_timeout(&replica).min(remaining)
-        } else {
-            remaining
-        };
-        let _in_flight = replica.start_call();
-        let request = context.request(message, try_timeout);
-        let sent =
-            tokio::time::timeout(try_timeout, send(ReplicaChannel::new(replica.channel()), request)).await;
-        let failed = |status: Status, outcome| CallError {
-            status,
-            outcome,
-            kind,
-            served_by: Some(replica.served_by().clone()),
-        };
-        let timed_out = || {
-            let why = if try_timeout < remaining {
-                format!("no answer within the per-try timeout ({try_timeout:?})")
+        let counted = CountedAttempt::new(&replica, &self.shared.counts);
+        let replica = &replica;
+        let attempted = async {
+            let shared = &self.shared;
+            let started = Instant::now();
+            let remaining = deadline.saturating_duration_since(started);
+            // Cutting an attempt short helps only where a retry can go elsewhere.
+            let try_timeout = if kind.may_repeat() && elsewhere {
+                shared.try_timeout(replica).min(remaining)
             } else {
-                "no answer before the deadline".to_owned()
+                remaining
             };
-            // A replica given less than the least per-try timeout was given
-            // too little to judge it by.
-            if try_timeout >= shared.settings.try_timeout.min {
-                shared.eject_outlier(&replica, why.clone());
-            }
-            tracing::debug!(
-                service = shared.service,
-                replica = replica.addr(),
-                why,
-                "attempt timed out"
-            );
-            // The replica is named in logs and `served_by`, not in the
-            // message, which callers may show to strangers.
-            let status = Status::deadline_exceeded(format!("{}: {why}", shared.service));
-            Err(failed(status, Outcome::Unknown))
-        };
-        let status = match sent {
-            Ok(Ok(response)) => {
-                replica.answered(started.elapsed(), false);
-                shared.latency.record(started.elapsed());
-                return Ok(Answered {
-                    message: response.into_inner(),
-                    served_by: replica.served_by().clone(),
-                });
-            }
-            Ok(Err(status)) => status,
-            Err(_) => return timed_out(),
-        };
-        if let Some(source) = std::error::Error::source(&status) {
-            // No answer: the connection failed or broke, or the channel's
-            // own timer (the request's grpc-timeout) ran out first.
-            let (why, message) = match source.downcast_ref::<Unanswered>() {
-                Some(unanswered) => (unanswered.why, unanswered.message.clone()),
-                None => (Why::Broken, status.message().to_owned()),
+            let _in_flight = replica.start_call();
+            let request = context.request(message, try_timeout);
+            let sent =
+                tokio::time::timeout(try_timeout, send(ReplicaChannel::new(replica.channel()), request))
+                    .await;
+            let failed = |status: Status, outcome| CallError {
+                status,
+                outcome,
+                kind,
+                served_by: Some(replica.served_by().clone()),
             };
-            if why == Why::TimedOut {
-                return timed_out();
-            }
-            tracing::warn!(
-                service = shared.service,
-                replica = replica.addr(),
-                error = message,
-                "call failed on its connection"
-            );
-            shared.observe(&replica, Observation::Ejected(message));
-            // What went wrong in detail is logged; the caller is told what
-            // it means.
-            let (outcome, what) = match why {
-                Why::NotConnected => (Outcome::NotSent, "could not be reached"),
-                Why::TimedOut | Why::Broken => (Outcome::Unknown, "lost the connection before answering"),
+            let timed_out = || {
+                let why = if try_timeout < remaining {
+                    format!("no answer within the per-try timeout ({try_timeout:?})")
+                } else {
+                    "no answer before the deadline".to_owned()
+                };
+                // A replica given less than the least per-try timeout was given
+                // too little to judge it by.
+                if try_timeout >= shared.settings.try_timeout.min {
+                    shared.eject_outlier(replica, why.clone());
+                }
+                tracing::debug!(
+                    service = shared.service,
+                    replica = replica.addr(),
+                    why,
+                    "attempt timed out"
+                );
+                // The replica is named in logs and `served_by`, not in the
+                // message, which callers may show to strangers.
+                let status = Status::deadline_exceeded(format!("{}: {why}", shared.service));
+                Err(failed(status, Outcome::Unknown))
             };
-            let status = Status::unavailable(format!("{} {what}", shared.service));
-            return Err(failed(status, outcome));
+            let status = match sent {
+                Ok(Ok(response)) => {
+                    replica.answered(started.elapsed(), false);
+                    shared.latency.record(started.elapsed());
+                    return Ok(Answered {
+                        message: response.into_inner(),
+                        served_by: replica.served_by().clone(),
+                    });
+                }
+                Ok(Err(status)) => status,
+                Err(_) => return timed_out(),
+            };
+            if let Some(source) = std::error::Error::source(&status) {
+                // No answer: the connection failed or broke, or the channel's
+                // own timer (the request's grpc-timeout) ran out first.
+                let (why, message) = match source.downcast_ref::<Unanswered>() {
+                    Some(unanswered) => (unanswered.why, unanswered.message.clone()),
+                    None => (Why::Broken, status.message().to_owned()),
+                };
+                if why == Why::TimedOut {
+                    return timed_out();
+                }
+                tracing::warn!(
+                    service = shared.service,
+                    replica = replica.addr(),
+                    error = message,
+                    "call failed on its connection"
+                );
+                shared.observe(replica, Observation::Ejected(message));
+                // What went wrong in detail is logged; the caller is told what
+                // it means.
+                let (outcome, what) = match why {
+                    Why::NotConnected => (Outcome::NotSent, "could not be reached"),
+                    Why::TimedOut | Why::Broken => (Outcome::Unknown, "lost the connection before answering"),
+                };
+                let status = Status::unavailable(format!("{} {what}", shared.service));
+                return Err(failed(status, outcome));
+            }
+            let server_error = matches!(status.code(), Code::Internal | Code::Unknown | Code::DataLoss);
+            replica.answered(started.elapsed(), server_error);
+            shared.latency.record(started.elapsed());
+            if status.code() == Code::Unavailable && status.metadata().get(DEPENDENCY).is_none() {
+                shared.observe(replica, Observation::Ejected("answered UNAVAILABLE".into()));
+            } else if server_error {
+                shared.missed(replica);
+            }
+            Err(failed(status, Outcome::Answered))
         }
-        let server_error = matches!(status.code(), Code::Internal | Code::Unknown | Code::DataLoss);
-        replica.answered(started.elapsed(), server_error);
-        shared.latency.record(started.elapsed());
-        if status.code() == Code::Unavailable && status.metadata().get(DEPENDENCY).is_none() {
-            shared.observe(&replica, Observation::Ejected("answered UNAVAILABLE".into()));
-        } else if server_error {
-            shared.missed(&replica);
-        }
-        Err(failed(status, Outcome::Answered))
+        .await;
+        counted.ended(code_of(&attempted));
+        attempted
     }
+}
+
+/// The code a call or attempt ended with.
+fn code_of<R>(result: &Result<R, CallError>) -> Code {
+    result
+        .as_ref()
+        .map_or_else(|failure| failure.status.code(), |_| Code::Ok)
 }
 
 /// `attempt`'s outcome, with the id of the replica it went to.
@@ -405,6 +432,15 @@ async fn tagged<T>(replica_id: u64, attempt: impl Future<Output = T>) -> (u64, T
 }
 
 impl crate::Shared {
+    /// Takes a retry or hedge from the retry budget, counting a refusal.
+    fn withdraw_from_budget(&self) -> bool {
+        let withdrawn = self.retry_budget.withdraw();
+        if !withdrawn {
+            self.counts.budget_refusals.fetch_add(1, Relaxed);
+        }
+        withdrawn
+    }
+
     /// Counts a miss of `replica`, ejecting it at the end of a run.
     fn missed(&self, replica: &Arc<Replica>) {
         if replica.missed(&self.settings.ejection) {

@@ -59,8 +59,6 @@ pub(crate) struct Health {
     consecutive_successes: u32,
     /// Why it last left rotation.
     pub(crate) last_error: Option<String>,
-    /// How often calls ejected it.
-    pub(crate) ejections: u64,
     /// When it last joined the rotation (for slow start).
     pub(crate) joined_at: Option<Instant>,
     /// Whether it was ever in rotation: `rise` guards only a return.
@@ -76,7 +74,6 @@ impl Default for Health {
             consecutive_probe_failures: 0,
             consecutive_successes: 0,
             last_error: None,
-            ejections: 0,
             joined_at: None,
             admitted_before: false,
         }
@@ -127,7 +124,6 @@ impl Health {
             Observation::Ejected(why) => {
                 self.failed(why.clone());
                 if self.out.is_none() {
-                    self.ejections += 1;
                     self.out = Some(OutOfRotation::Ejected);
                 }
             }
@@ -209,8 +205,11 @@ mod tests {
         assert_eq!(health.out, Some(OutOfRotation::Ejected));
         assert_eq!(health.last_error.as_deref(), Some("connection refused"));
         assert!(health.worth_a_try_in_panic());
-        assert_eq!(health.observe(&ejected, &settings), None);
-        assert_eq!(health.ejections, 1, "an ejected replica is ejected once");
+        assert_eq!(
+            health.observe(&ejected, &settings),
+            None,
+            "an ejected replica is ejected once"
+        );
     }
 
     #[test]

@@ -30,6 +30,7 @@ mod channel;
 mod discovery;
 mod health;
 mod latency;
+mod metrics;
 mod prober;
 mod replica;
 mod rotation;
@@ -41,6 +42,7 @@ mod tests;
 pub use call::{Answered, CallError, CallKind, Outcome};
 pub use channel::ReplicaChannel;
 pub use health::OutOfRotation;
+pub use metrics::PoolMetrics;
 pub use settings::{Ejection, Panic, PoolSettings, ProbeSettings, Strategy, TryTimeout};
 pub use spec::{ReplicaSpec, Target};
 
@@ -125,6 +127,7 @@ pub(crate) struct Shared {
     settled: tokio::sync::watch::Sender<bool>,
     panicking: AtomicBool,
     created: Instant,
+    counts: metrics::PoolCounts,
 }
 
 impl std::fmt::Debug for Shared {
@@ -195,6 +198,7 @@ impl ReplicaPool {
             settled: tokio::sync::watch::Sender::new(false),
             panicking: AtomicBool::new(false),
             created: Instant::now(),
+            counts: metrics::PoolCounts::default(),
         };
         Ok(Self {
             shared: Arc::new(shared),
@@ -266,7 +270,7 @@ impl ReplicaPool {
                     last_probe: health.last_probe,
                     consecutive_failures: health.consecutive_failures,
                     last_error: health.last_error,
-                    ejections: health.ejections,
+                    ejections: replica.counts.ejections(),
                     requests_served: replica.served(),
                 }
             })
@@ -309,18 +313,25 @@ impl Shared {
         self.changed(replica, change, &observation);
     }
 
-    /// What follows a change of `replica`'s health: the pool settles, and
-    /// when it moved in or out of rotation, the rotation is rebuilt.
+    /// What follows a change of `replica`'s health: it is counted, the pool
+    /// settles, and when it moved in or out of rotation, the rotation is
+    /// rebuilt.
     fn changed(&self, replica: &Arc<Replica>, change: Option<bool>, observation: &Observation) {
+        self.counts.observed(replica, observation, change);
         if change == Some(true) {
             self.settled.send_replace(true);
         } else {
             self.settle_if_all_looked_at();
         }
-        let Some(in_rotation) = change else {
-            return;
-        };
-        self.rebuild_rotation();
+        if let Some(in_rotation) = change {
+            self.rebuild_rotation();
+            self.report_move(replica, in_rotation, observation);
+        }
+    }
+
+    /// Logs that `replica` moved in or out of rotation; when its DNS name's
+    /// every replica is out, asks for the name to be resolved again.
+    fn report_move(&self, replica: &Replica, in_rotation: bool, observation: &Observation) {
         if in_rotation {
             tracing::info!(
                 service = self.service,

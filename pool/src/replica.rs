@@ -4,6 +4,7 @@
 use crate::{
     health::{Health, Observation},
     latency::RecentLatency,
+    metrics::ReplicaCounts,
     settings::{Ejection, ProbeSettings},
 };
 use std::{
@@ -54,6 +55,8 @@ pub(crate) struct Replica {
     in_flight: AtomicU32,
     /// How fast it answered lately.
     pub(crate) latency: RecentLatency,
+    /// What happened to its attempts and probes.
+    pub(crate) counts: ReplicaCounts,
     /// Misses in a row (server errors, hedge races lost), and when the
     /// first of them came (ms since `created`): outlier ejection.
     misses: AtomicU32,
@@ -85,6 +88,7 @@ impl Replica {
             served: AtomicU64::new(0),
             in_flight: AtomicU32::new(0),
             latency: RecentLatency::new(),
+            counts: ReplicaCounts::default(),
             misses: AtomicU32::new(0),
             first_miss_ms: AtomicU64::new(0),
             created: Instant::now(),

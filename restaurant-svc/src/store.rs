@@ -105,15 +105,18 @@ impl RestaurantStore {
         .bind(row.rating)
         .bind(row.created_at);
         let _turn = self.store.write_turn(deadline).await?;
-        insert.execute(self.store.pool()).await?;
+        let insert = insert.execute(self.store.pool());
+        self.store.timed("insert_restaurant", insert).await?;
         Ok(row.into())
     }
 
     pub(crate) async fn restaurant(&self, id: &str) -> Result<pb::Restaurant, ServiceError> {
         let sql = format!("SELECT {RESTAURANT_COLUMNS} FROM restaurants WHERE id = $1");
-        sqlx::query_as::<_, RestaurantRow>(&sql)
+        let query = sqlx::query_as::<_, RestaurantRow>(&sql)
             .bind(id)
-            .fetch_optional(self.store.pool())
+            .fetch_optional(self.store.pool());
+        self.store
+            .timed("restaurant", query)
             .await?
             .map(Into::into)
             .ok_or_else(|| ServiceError::NotFound(format!("restaurant {id} not found")))
@@ -131,13 +134,13 @@ impl RestaurantStore {
                AND ($3 IS NULL OR id > $3)
              ORDER BY id LIMIT $4"
         );
-        let rows = sqlx::query_as::<_, RestaurantRow>(&sql)
+        let query = sqlx::query_as::<_, RestaurantRow>(&sql)
             .bind(&filter.cuisine)
             .bind(&filter.name_pattern)
             .bind(&filter.after)
             .bind(filter.page_size + 1)
-            .fetch_all(self.store.pool())
-            .await?;
+            .fetch_all(self.store.pool());
+        let rows = self.store.timed("list_restaurants", query).await?;
         let (rows, more) = dishpatch::page::split(rows, filter.page_size);
         Ok((rows.into_iter().map(Into::into).collect(), more))
     }
@@ -158,10 +161,10 @@ impl RestaurantStore {
     ) -> Result<(String, Vec<pb::MenuItem>), ServiceError> {
         let restaurant = self.restaurant(restaurant_id).await?;
         let sql = format!("SELECT {MENU_ITEM_COLUMNS} FROM menu_items WHERE restaurant_id = $1 ORDER BY id");
-        let rows = sqlx::query_as::<_, MenuItemRow>(&sql)
+        let query = sqlx::query_as::<_, MenuItemRow>(&sql)
             .bind(restaurant_id)
-            .fetch_all(self.store.pool())
-            .await?;
+            .fetch_all(self.store.pool());
+        let rows = self.store.timed("menu", query).await?;
         Ok((restaurant.name, rows.into_iter().map(Into::into).collect()))
     }
 
@@ -184,7 +187,10 @@ impl RestaurantStore {
         for id in ids {
             query = query.bind(id);
         }
-        let rows = query.fetch_all(self.store.pool()).await?;
+        let rows = self
+            .store
+            .timed("menu_items", query.fetch_all(self.store.pool()))
+            .await?;
         let Some(first) = rows.first() else {
             // None of those items: the restaurant may still exist.
             return Ok((self.restaurant(restaurant_id).await?.name, Vec::new()));
@@ -228,7 +234,10 @@ impl RestaurantStore {
         .bind(row.available)
         .bind(now);
         let turn = self.store.write_turn(deadline).await?;
-        let inserted = insert.execute(self.store.pool()).await;
+        let inserted = self
+            .store
+            .timed("insert_menu_item", insert.execute(self.store.pool()))
+            .await;
         drop(turn);
         match inserted {
             Ok(_) => Ok(row.into()),
@@ -266,7 +275,10 @@ impl RestaurantStore {
             .bind(changes.available.map(i64::from))
             .bind(time::now_micros());
         let turn = self.store.write_turn(deadline).await?;
-        let updated = update.fetch_optional(self.store.pool()).await;
+        let updated = self
+            .store
+            .timed("update_menu_item", update.fetch_optional(self.store.pool()))
+            .await;
         drop(turn);
         match updated {
             Ok(Some(row)) => Ok(row.into()),

@@ -11,6 +11,7 @@
 //! ([`WriteError::DeadlinePassed`]), so nothing is stored after its caller
 //! was told it failed.
 
+mod metrics;
 mod write_turn;
 
 pub use write_turn::WriteTurn;
@@ -109,6 +110,7 @@ pub struct Store {
     backend: Backend,
     /// On SQLite, the turns of the file's writers.
     writers: Option<Arc<SqliteWriters>>,
+    metrics: metrics::StoreMetrics,
 }
 
 /// A write transaction, holding the writer's turn (SQLite).
@@ -117,6 +119,10 @@ pub struct Store {
 pub struct WriteTransaction {
     transaction: Transaction<'static, Any>,
     deadline: Option<Instant>,
+    /// What it does, for the store's metrics, and when it began.
+    what: &'static str,
+    began: Instant,
+    metrics: metrics::StoreMetrics,
     _turn: WriteTurn,
 }
 
@@ -127,7 +133,12 @@ impl WriteTransaction {
         if self.deadline.is_some_and(|deadline| deadline <= Instant::now()) {
             return Err(WriteError::DeadlinePassed);
         }
-        self.transaction.commit().await.map_err(WriteError::CommitFailed)
+        self.transaction
+            .commit()
+            .await
+            .map_err(WriteError::CommitFailed)?;
+        self.metrics.took(self.what, self.began.elapsed());
+        Ok(())
     }
 }
 
@@ -187,6 +198,7 @@ impl Store {
                     pool,
                     backend,
                     writers: Some(Arc::new(writers)),
+                    metrics: metrics::StoreMetrics::default(),
                 }
             }
             Backend::Postgres => {
@@ -196,6 +208,7 @@ impl Store {
                     pool,
                     backend,
                     writers: None,
+                    metrics: metrics::StoreMetrics::default(),
                 }
             }
         };
@@ -237,10 +250,13 @@ impl Store {
         }
         let turn = match &self.writers {
             Some(writers) => {
+                let started = Instant::now();
                 let patience = deadline.map_or(SQLITE_BUSY_TIMEOUT, |deadline| {
-                    SQLITE_BUSY_TIMEOUT.min(deadline.saturating_duration_since(Instant::now()))
+                    SQLITE_BUSY_TIMEOUT.min(deadline.saturating_duration_since(started))
                 });
-                writers.turn_within(patience).await
+                let turn = writers.turn_within(patience).await;
+                self.metrics.waited_for_turn(started.elapsed());
+                turn
             }
             None => Ok(WriteTurn::none()),
         };
@@ -253,13 +269,20 @@ impl Store {
     }
 
     /// Begins a transaction that writes for a caller whose deadline is
-    /// `deadline` (see [`Store::write_turn`] and [`WriteTransaction::commit`]).
+    /// `deadline` (see [`Store::write_turn`] and [`WriteTransaction::commit`]);
+    /// `what` names it in the store's metrics, which count the time from its
+    /// beginning to its commit.
     /// On SQLite it waits for the turn and begins IMMEDIATE, taking the
     /// write lock at once: a transaction that read first and wrote later
     /// could fail instead of waiting, should a writer outside the turns
     /// write in between.
-    pub async fn begin_write(&self, deadline: Option<Instant>) -> Result<WriteTransaction, WriteError> {
+    pub async fn begin_write(
+        &self,
+        what: &'static str,
+        deadline: Option<Instant>,
+    ) -> Result<WriteTransaction, WriteError> {
         let turn = self.write_turn(deadline).await?;
+        let began = Instant::now();
         let transaction = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
@@ -267,6 +290,9 @@ impl Store {
         Ok(WriteTransaction {
             transaction,
             deadline,
+            what,
+            began,
+            metrics: self.metrics.clone(),
             _turn: turn,
         })
     }
@@ -274,6 +300,17 @@ impl Store {
     /// The connection pool, for queries.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Runs `work` (queries, or a write's transaction after its turn came),
+    /// counting its time in the store's metrics as `query`.
+    pub async fn timed<T>(&self, query: &'static str, work: impl std::future::Future<Output = T>) -> T {
+        self.metrics.time(query, work).await
+    }
+
+    /// Registers the store's metrics in `registry`.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.metrics.register(registry);
     }
 
     /// Which database this store runs on.

@@ -1,8 +1,9 @@
-//! The edge's metrics: requests counted by route template, method and
-//! status class (never by raw path), checked by promtool and scraped by a
-//! real Prometheus (Debian's `prometheus` package, which `./scripts/test`
-//! unpacks where it is missing), which also runs the Grafana dashboard's
-//! queries.
+//! The stack's metrics: the edge's requests counted by route template,
+//! method and status class (never by raw path), its pools' calls and
+//! replicas, and every service's RPCs, store and outbox; checked by promtool
+//! and scraped, from every process, by a real Prometheus (Debian's
+//! `prometheus` package, which `./scripts/test` unpacks where it is
+//! missing), which also runs the Grafana dashboards' queries.
 
 use super::{A_RESTAURANT, Fleet};
 use serde_json::Value;
@@ -88,17 +89,70 @@ async fn requests_are_counted_by_route_and_checked_by_promtool() {
         "{text}"
     );
     for service in ["restaurant-svc", "order-svc", "notify-svc"] {
-        let series = |name: &str| format!(r#"dishpatch_edge_{name}{{service="{service}"}}"#);
+        let series = |name: &str| format!(r#"dishpatch_pool_{name}{{service="{service}"}}"#);
         assert_eq!(value_of(&text, &series("replicas_known")), Some(2.0), "{text}");
         assert_eq!(
             value_of(&text, &series("replicas_in_rotation")),
             Some(2.0),
             "{text}"
         );
-        assert_eq!(value_of(&text, &series("service_panicking")), Some(0.0), "{text}");
+        assert_eq!(value_of(&text, &series("panicking")), Some(0.0), "{text}");
     }
-    assert!(!text.contains("127.0.0.1"), "no replica is named: {text}");
+    // The fleet's edge shows replicas, as the launcher's does: its pools'
+    // series name them.
+    let restaurant = fleet.restaurants[1].addr();
+    let replica = format!(r#"service="restaurant-svc",replica="{restaurant}""#);
+    let in_rotation = format!("dishpatch_pool_replica_in_rotation{{{replica}}}");
+    assert_eq!(value_of(&text, &in_rotation), Some(1.0), "{text}");
+    let probes = format!(r#"dishpatch_pool_probes_total{{{replica},result="serving"}}"#);
+    assert!(value_of(&text, &probes).unwrap() >= 1.0, "{text}");
+    let calls = |code: &str| {
+        let series = format!(r#"dishpatch_pool_calls_total{{service="restaurant-svc",code="{code}"}}"#);
+        value_of(&text, &series).unwrap_or_else(|| panic!("{series} in\n{text}"))
+    };
+    assert!(calls("OK") >= 1.0);
+    assert_eq!(calls("NOT_FOUND"), 1.0);
+    let attempts: f64 = text
+        .lines()
+        .filter(|line| line.starts_with(r#"dishpatch_pool_attempts_total{service="restaurant-svc""#))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(
+        attempts >= calls("OK") + 1.0,
+        "every call made an attempt: {text}"
+    );
+    promtool_finds_nothing_in(&text).await;
 
+    // An edge that hides its replicas names none in its metrics either.
+    let mut config = fleet.edge_config();
+    config.show_replicas = false;
+    let hiding = fleet.extra_edge(config).await;
+    let hidden = reqwest::get(format!("{hiding}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(hidden.contains("dishpatch_pool_probes_total"), "{hidden}");
+    assert!(!hidden.contains("127.0.0.1"), "no replica is named: {hidden}");
+
+    // A replica that dies leaves the rotation, and the count.
+    fleet.restaurants[0].kill().await;
+    eventually(
+        "the dead replica to leave the count",
+        Duration::from_secs(10),
+        || async {
+            let text = fleet.get("/metrics").await.text().await.ok()?;
+            let series = r#"dishpatch_pool_replicas_in_rotation{service="restaurant-svc"}"#;
+            (value_of(&text, series)? == 1.0).then_some(())
+        },
+    )
+    .await;
+}
+
+/// Checks `text` with `promtool check metrics`, which must find nothing
+/// to say (naming, units, help), unless promtool is missing and skipped.
+async fn promtool_finds_nothing_in(text: &str) {
     let Some(promtool) = tool("promtool") else {
         return;
     };
@@ -124,39 +178,57 @@ async fn requests_are_counted_by_route_and_checked_by_promtool() {
         checked.status.success() && said.trim().is_empty(),
         "promtool: {said}"
     );
-
-    // A replica that dies leaves the rotation, and the count.
-    fleet.restaurants[0].kill().await;
-    eventually(
-        "the dead replica to leave the count",
-        Duration::from_secs(10),
-        || async {
-            let text = fleet.get("/metrics").await.text().await.ok()?;
-            let series = r#"dishpatch_edge_replicas_in_rotation{service="restaurant-svc"}"#;
-            (value_of(&text, series)? == 1.0).then_some(())
-        },
-    )
-    .await;
 }
 
 #[tokio::test]
-async fn a_real_prometheus_scrapes_the_edge_and_finds_requests_counted() {
+async fn a_real_prometheus_scrapes_every_process_and_finds_the_work_counted() {
     let Some(prometheus) = tool("prometheus") else {
         return;
     };
     let fleet = Fleet::start().await;
-    assert_eq!(fleet.get(A_RESTAURANT).await.status(), 200);
+    let (restaurant_id, items) = fleet.menu().await;
+    let order = serde_json::json!({
+        "restaurantId": restaurant_id,
+        "customer": "ana",
+        "items": [{"menuItemId": items[0]["id"], "quantity": 1}],
+        "deliveryAddress": "5 Hungry Lane",
+    });
+    let placed = fleet.send_json(reqwest::Method::POST, "/api/orders", order).await;
+    assert_eq!(placed.status(), 201);
 
+    // Every process of the stack: the edge on its HTTP port, each service
+    // replica on its gRPC port, where it answers `GET /metrics` too.
+    let edge = fleet.url("").trim_start_matches("http://").to_owned();
+    let jobs = [
+        ("edge", vec![edge]),
+        ("restaurant-svc", addrs(&fleet.restaurants)),
+        ("order-svc", addrs(&fleet.orders)),
+        ("notify-svc", addrs(&fleet.notifications)),
+    ];
+    let mut exposed = String::new();
+    for (_, targets) in &jobs {
+        for target in targets {
+            let text = reqwest::get(format!("http://{target}/metrics"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            promtool_finds_nothing_in(&text).await;
+            exposed.push_str(&text);
+        }
+    }
     let work = tempfile::tempdir().unwrap();
     let config = work.path().join("prometheus.yml");
-    let edge = fleet.url("").trim_start_matches("http://").to_owned();
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: edge\n    static_configs:\n      - targets: ['{edge}']\n"
-        ),
-    )
-    .unwrap();
+    let mut scrape = "global:\n  scrape_interval: 1s\nscrape_configs:\n".to_owned();
+    for (job, targets) in &jobs {
+        let targets: Vec<String> = targets.iter().map(|target| format!("'{target}'")).collect();
+        scrape.push_str(&format!(
+            "  - job_name: {job}\n    static_configs:\n      - targets: [{}]\n",
+            targets.join(", ")
+        ));
+    }
+    std::fs::write(&config, scrape).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -174,19 +246,21 @@ async fn a_real_prometheus_scrapes_the_edge_and_finds_requests_counted() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    let prometheus = Prometheus {
+        http: reqwest::Client::new(),
+        url: format!("http://127.0.0.1:{port}/api/v1/query"),
+    };
 
-    let query = format!(
-        "http://127.0.0.1:{port}/api/v1/query?query={}",
-        r#"dishpatch_edge_http_requests_total{route="/api/restaurants/{id}",status="2xx"}"#
-    );
-    let http = reqwest::Client::new();
     let found = eventually(
         "Prometheus to have scraped the edge",
         Duration::from_secs(30),
         || async {
-            let answer: Value = http.get(&query).send().await.ok()?.json().await.ok()?;
-            let result = answer["data"]["result"].as_array()?.first()?.clone();
-            Some(result)
+            let answer = prometheus
+                .query(
+                    r#"dishpatch_edge_http_requests_total{route="/api/restaurants/{id}/menu",status="2xx"}"#,
+                )
+                .await?;
+            Some(answer["data"]["result"].as_array()?.first()?.clone())
         },
     )
     .await;
@@ -195,20 +269,53 @@ async fn a_real_prometheus_scrapes_the_edge_and_finds_requests_counted() {
     let counted: f64 = found["value"][1].as_str().unwrap().parse().unwrap();
     assert!(counted >= 1.0, "{found}");
 
-    // Every query of the Grafana dashboard runs on this Prometheus, and
-    // names only metrics the edge exposes.
-    let exposed = fleet.get("/metrics").await.text().await.unwrap();
+    // The order's way through every service, counted where it went.
+    let counted_everywhere = [
+        ("7 targets up", "count(up == 1)"),
+        (
+            "restaurant-svc answered reads",
+            r#"sum(dishpatch_grpc_server_handled_total{job="restaurant-svc",method="GetMenu",code="OK"})"#,
+        ),
+        (
+            "order-svc placed the order",
+            r#"sum(dishpatch_grpc_server_handled_total{job="order-svc",method="PlaceOrder",code="OK"})"#,
+        ),
+        (
+            "order-svc priced it through its pool",
+            r#"sum(dishpatch_pool_calls_total{job="order-svc",service="restaurant-svc",code="OK"})"#,
+        ),
+        (
+            "order-svc stored it",
+            r#"sum(dishpatch_store_query_duration_seconds_count{job="order-svc",query="insert_orders"})"#,
+        ),
+        (
+            "order-svc relayed its notifications",
+            r#"sum(dishpatch_outbox_relayed_total{job="order-svc"})"#,
+        ),
+        (
+            "notify-svc recorded them",
+            r#"sum(dishpatch_grpc_server_handled_total{job="notify-svc",method="RecordNotifications",code="OK"})"#,
+        ),
+        (
+            "notify-svc's feed broadcast them",
+            r#"sum(dishpatch_notify_tail_lag_seconds_count{job="notify-svc"})"#,
+        ),
+    ];
+    for (what, promql) in counted_everywhere {
+        let least = if what.starts_with('7') { 7.0 } else { 1.0 };
+        eventually(what, Duration::from_secs(30), || async {
+            let answer = prometheus.query(promql).await?;
+            let value: f64 = answer["data"]["result"][0]["value"][1].as_str()?.parse().ok()?;
+            (value >= least).then_some(())
+        })
+        .await;
+    }
+
+    // Every query of every Grafana dashboard runs on this Prometheus, and
+    // names only metrics the stack exposes.
     for expr in dashboard_queries() {
         let promql = expr.replace("$__rate_interval", "1m").replace("$job", ".+");
-        let answer: Value = http
-            .get(format!("http://127.0.0.1:{port}/api/v1/query"))
-            .query(&[("query", &promql)])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = prometheus.query(&promql).await.unwrap();
         assert_eq!(answer["status"], "success", "{promql}: {answer}");
         for name in promql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
             if name.starts_with("dishpatch_") {
@@ -218,20 +325,47 @@ async fn a_real_prometheus_scrapes_the_edge_and_finds_requests_counted() {
     }
 }
 
-/// The PromQL of every panel of `deploy/grafana/dishpatch-edge.json`.
-fn dashboard_queries() -> Vec<String> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../deploy/grafana/dishpatch-edge.json"
-    );
-    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let queries: Vec<String> = dashboard["panels"]
-        .as_array()
-        .unwrap()
+/// The addresses of `replicas`, as Prometheus targets.
+fn addrs(replicas: &[test_support::process::ServiceProcess]) -> Vec<String> {
+    replicas
         .iter()
-        .flat_map(|panel| panel["targets"].as_array().unwrap())
-        .map(|target| target["expr"].as_str().unwrap().to_owned())
-        .collect();
-    assert!(queries.len() >= 6, "{queries:?}");
+        .map(|replica| replica.addr().to_string())
+        .collect()
+}
+
+/// A Prometheus's query API.
+struct Prometheus {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Prometheus {
+    /// The answer to an instant query, once Prometheus answers.
+    async fn query(&self, promql: &str) -> Option<Value> {
+        let answer = self
+            .http
+            .get(&self.url)
+            .query(&[("query", promql)])
+            .send()
+            .await
+            .ok()?;
+        answer.json().await.ok()
+    }
+}
+
+/// The PromQL of every panel of every dashboard in `deploy/grafana/`.
+fn dashboard_queries() -> Vec<String> {
+    let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/grafana");
+    let mut queries = Vec::new();
+    for file in std::fs::read_dir(folder).unwrap() {
+        let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
+        let dashboard: Value = serde_json::from_str(&text).unwrap();
+        let panels = dashboard["panels"].as_array().unwrap();
+        let targets = panels
+            .iter()
+            .flat_map(|panel| panel["targets"].as_array().unwrap());
+        queries.extend(targets.map(|target| target["expr"].as_str().unwrap().to_owned()));
+    }
+    assert!(queries.len() >= 12, "{queries:?}");
     queries
 }

@@ -3,6 +3,7 @@
 
 mod grpcurl;
 mod log;
+mod metrics;
 mod subscribe;
 mod validation;
 

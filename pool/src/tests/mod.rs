@@ -2,6 +2,7 @@
 
 mod balancing;
 mod ejection;
+mod metrics;
 mod panic;
 mod probing;
 mod retries;

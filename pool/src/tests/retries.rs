@@ -1,9 +1,12 @@
 //! Which failures are retried on another replica, for every kind of call,
 //! and the budget that bounds retries.
 
-use super::support::{Behaviour, TestNet, call, settings};
+use super::support::{Behaviour, Running, TestNet, TestReplica, call, settings};
 use crate::{CallKind, Outcome, PoolSettings, ProbeSettings};
-use std::{sync::atomic::Ordering::SeqCst, time::Duration};
+use std::{
+    sync::{Arc, atomic::Ordering::SeqCst},
+    time::Duration,
+};
 use tonic::Code;
 
 /// How replica `a:1`, picked first, fails.
@@ -135,22 +138,31 @@ async fn every_kind_of_call_is_retried_as_its_failure_allows() {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn retries_stop_when_the_budget_runs_dry() {
+/// `calls` reads through a pool over replicas a and b, which both answer
+/// a retryable failure that keeps them in rotation (DEADLINE_EXCEEDED):
+/// they want more retries than the budget allows.
+pub(super) async fn reads_failing_everywhere(
+    calls: usize,
+) -> (TestNet, Running, Arc<TestReplica>, Arc<TestReplica>) {
     let net = TestNet::default();
     let (a, b) = (net.replica("a:1"), net.replica("b:1"));
     let pool = net.running_pool(&["a:1", "b:1"], settings()).await;
-    // Both answer a retryable failure that keeps them in rotation.
     for replica in [&a, &b] {
         replica.behave(Behaviour::Fail(Code::DeadlineExceeded, false));
     }
-    let calls = 300;
     for _ in 0..calls {
         let failed = call(&pool, CallKind::Read, Duration::from_secs(1))
             .await
             .unwrap_err();
         assert_eq!(failed.status().code(), Code::DeadlineExceeded);
     }
+    (net, pool, a, b)
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_stop_when_the_budget_runs_dry() {
+    let calls = 300;
+    let (_net, _pool, a, b) = reads_failing_everywhere(calls).await;
     let attempts = a.calls.load(SeqCst) + b.calls.load(SeqCst);
     // Unbounded, each call would make three attempts (900). The budget
     // allows a reserve of 100 retries plus a fifth of the calls.

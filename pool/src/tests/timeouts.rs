@@ -11,7 +11,7 @@ use std::{
 use tokio::time::Instant;
 use tonic::Code;
 
-const DEADLINE: Duration = Duration::from_secs(5);
+pub(super) const DEADLINE: Duration = Duration::from_secs(5);
 
 #[tokio::test(start_paused = true)]
 async fn a_hung_replica_costs_a_read_one_per_try_timeout() {
@@ -135,7 +135,8 @@ async fn a_deadline_too_short_to_judge_by_ejects_nobody() {
 
 /// A pool that hedges reads over replicas a and b, which answered 40 reads
 /// in 10 ms each: the pool's p95 is about 10 ms.
-async fn hedging_after_40_reads_of_10_ms() -> (TestNet, Running, Arc<TestReplica>, Arc<TestReplica>) {
+pub(super) async fn hedging_after_40_reads_of_10_ms() -> (TestNet, Running, Arc<TestReplica>, Arc<TestReplica>)
+{
     let net = TestNet::default();
     let (a, b) = (net.replica("a:1"), net.replica("b:1"));
     let hedging = PoolSettings {
