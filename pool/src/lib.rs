@@ -313,19 +313,21 @@ impl Shared {
         self.changed(replica, change, &observation);
     }
 
-    /// What follows a change of `replica`'s health: it is counted, the pool
-    /// settles, and when it moved in or out of rotation, the rotation is
-    /// rebuilt.
+    /// What follows a change of `replica`'s health: it is counted; when it
+    /// moved in or out of rotation, the rotation is rebuilt; then the pool
+    /// settles.
     fn changed(&self, replica: &Arc<Replica>, change: Option<bool>, observation: &Observation) {
         self.counts.observed(replica, observation, change);
+        if let Some(in_rotation) = change {
+            self.rebuild_rotation();
+            self.report_move(replica, in_rotation, observation);
+        }
+        // Only once the rotation holds the replica: calls waiting for the
+        // pool to settle pick from the rotation as soon as it has.
         if change == Some(true) {
             self.settled.send_replace(true);
         } else {
             self.settle_if_all_looked_at();
-        }
-        if let Some(in_rotation) = change {
-            self.rebuild_rotation();
-            self.report_move(replica, in_rotation, observation);
         }
     }
 

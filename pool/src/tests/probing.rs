@@ -112,3 +112,22 @@ async fn only_a_probe_brings_back_a_replica_calls_ejected() {
     stuck.behave(Behaviour::Answer);
     until("answered Checks to bring it back", || in_rotation(&pool, "a:1")).await;
 }
+
+/// A call that waits for the first probes finds in rotation the replica
+/// whose probe settled the pool: the rotation is rebuilt before waiting
+/// calls wake. On two threads, where the call may run while the prober is
+/// still between the two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_waiting_for_the_first_probe_finds_the_replica_it_brought() {
+    for _ in 0..300 {
+        let net = TestNet::default();
+        net.replica("a:1");
+        let pool = net.pool(&["a:1"], settings());
+        let stop = tokio_util::sync::CancellationToken::new();
+        let probing = pool.spawn(stop.clone());
+        let answered = call(&pool, CallKind::Read, Duration::from_secs(5)).await;
+        assert_eq!(answered.unwrap(), "a:1");
+        stop.cancel();
+        probing.await.unwrap();
+    }
+}
