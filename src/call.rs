@@ -1,6 +1,7 @@
-//! What a call carries from hop to hop: the request id, and the deadline
-//! the caller set, so a downstream call gets only the time that remains
-//! and a callee can tell that its caller has given up.
+//! What a call carries from hop to hop: the request id, the trace it
+//! belongs to ([`TraceContext`]), and the deadline the caller set, so a
+//! downstream call gets only the time that remains and a callee can tell
+//! that its caller has given up.
 //!
 //! The deadline travels twice: as gRPC's relative `grpc-timeout`, which
 //! tonic's server enforces, and as an absolute time
@@ -10,7 +11,10 @@
 //! absolute one [`CLOCK_SKEW_ALLOWANCE`]: hosts' clocks differ a little, and
 //! a callee whose clock runs ahead must not refuse every call.
 
-use crate::wire::{DEADLINE, GRPC_TIMEOUT, REQUEST_ID};
+use crate::{
+    trace::TraceContext,
+    wire::{DEADLINE, GRPC_TIMEOUT, REQUEST_ID, TRACEPARENT, TRACESTATE},
+};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 use tonic::{
@@ -23,10 +27,11 @@ use tonic::{
 /// this are still seen.
 pub const CLOCK_SKEW_ALLOWANCE: Duration = Duration::from_secs(1);
 
-/// The request id and deadline of a call.
+/// The request id, trace and deadline of a call.
 #[derive(Debug, Clone, Default)]
 pub struct CallContext {
     request_id: Option<AsciiMetadataValue>,
+    trace: Option<TraceContext>,
     deadline: Option<Instant>,
 }
 
@@ -34,7 +39,19 @@ impl CallContext {
     /// A context that starts here (at the edge): `request_id` on every
     /// call made for it, all done by `deadline`.
     pub fn new(request_id: Option<AsciiMetadataValue>, deadline: Option<Instant>) -> Self {
-        Self { request_id, deadline }
+        Self {
+            request_id,
+            trace: None,
+            deadline,
+        }
+    }
+
+    /// This context, its calls made from the span `trace`.
+    pub fn with_trace(self, trace: TraceContext) -> Self {
+        Self {
+            trace: Some(trace),
+            ..self
+        }
     }
 
     /// Reads the context of an incoming call. Call it first thing in a
@@ -57,8 +74,21 @@ impl CallContext {
                 let at = UNIX_EPOCH + Duration::from_micros(micros) + CLOCK_SKEW_ALLOWANCE;
                 now + at.duration_since(SystemTime::now()).unwrap_or_default()
             });
+        let text = |key| metadata.get(key).and_then(|value| value.to_str().ok());
         Self {
             request_id: metadata.get(REQUEST_ID).cloned(),
+            // A span of the caller's trace; a call without one (or with a
+            // broken one) starts its own, which its log lines then name.
+            trace: Some(
+                text(TRACEPARENT)
+                    .and_then(|traceparent| TraceContext::continued(traceparent, text(TRACESTATE)))
+                    .unwrap_or_else(|| {
+                        let started = TraceContext::start();
+                        tracing::Span::current()
+                            .record("trace_id", tracing::field::display(started.trace_id()));
+                        started
+                    }),
+            ),
             deadline: match (relative, absolute) {
                 (Some(relative), Some(absolute)) => Some(relative.min(absolute)),
                 (relative, absolute) => relative.or(absolute),
@@ -83,15 +113,31 @@ impl CallContext {
         self.request_id.as_ref()
     }
 
+    /// The span of the trace this call is, if it has one.
+    pub fn trace(&self) -> Option<&TraceContext> {
+        self.trace.as_ref()
+    }
+
     /// A request carrying `message` for a downstream call made for this
     /// one, which may take `timeout` (no more than what remains of this
-    /// call's deadline): the request id, and the deadline both ways.
+    /// call's deadline): the request id, the trace (this call's span as
+    /// the parent), and the deadline both ways.
     pub fn request<M>(&self, message: M, timeout: Duration) -> Request<M> {
         let mut request = Request::new(message);
         request.set_timeout(timeout);
         let metadata = request.metadata_mut();
         if let Some(id) = &self.request_id {
             metadata.insert(REQUEST_ID, id.clone());
+        }
+        if let Some(trace) = &self.trace {
+            let traceparent = AsciiMetadataValue::try_from(trace.traceparent()).expect("hex is ASCII");
+            metadata.insert(TRACEPARENT, traceparent);
+            if let Some(state) = trace
+                .tracestate()
+                .and_then(|state| AsciiMetadataValue::try_from(state).ok())
+            {
+                metadata.insert(TRACESTATE, state);
+            }
         }
         let deadline = SystemTime::now() + timeout;
         let micros = deadline
@@ -159,6 +205,28 @@ mod tests {
             "the relative timeout is the earlier: {remaining:?}"
         );
         assert!(!incoming.has_expired());
+    }
+
+    #[tokio::test]
+    async fn a_request_carries_the_trace_with_its_caller_s_span_as_parent() {
+        let edge = TraceContext::start();
+        let context = CallContext::new(None, None).with_trace(edge.clone());
+        let outgoing = context.request((), Duration::from_secs(1));
+        assert_eq!(
+            outgoing.metadata().get(TRACEPARENT).unwrap(),
+            edge.traceparent().as_str()
+        );
+
+        let service = CallContext::of(&outgoing);
+        let trace = service.trace().unwrap();
+        assert_eq!(trace.trace_id(), edge.trace_id());
+        assert_eq!(trace.parent_id(), Some(edge.span_id()));
+        let downstream = CallContext::of(&service.request((), Duration::from_secs(1)));
+        assert_eq!(downstream.trace().unwrap().parent_id(), Some(trace.span_id()));
+
+        let untraced = CallContext::of(&Request::new(()));
+        let started = untraced.trace().expect("a call without a trace starts one");
+        assert_eq!(started.parent_id(), None);
     }
 
     #[tokio::test]

@@ -6,9 +6,10 @@
 //! - [`binary`], [`shutdown`], [`telemetry`], [`metrics`], [`child`]: the
 //!   `main` of every binary, signals, tracing, Prometheus metrics, and
 //!   starting one as a child process.
-//! - [`ids`], [`time`], [`page`], [`validate`], [`call`], [`wire`]: the conventions
-//!   every contract shares (typed ids, timestamps, paging, input checks, request id
-//!   and deadline propagation, the names of headers and metadata).
+//! - [`ids`], [`time`], [`page`], [`validate`], [`call`], [`trace`], [`wire`]: the
+//!   conventions every contract shares (typed ids, timestamps, paging, input checks,
+//!   request id, deadline and trace context propagation, the names of headers and
+//!   metadata).
 //! - [`store`], [`error`] and [`service`] (feature `store`): a service's SQLite or
 //!   PostgreSQL store, the failures it answers with, and the assembled service
 //!   every service binary runs.
@@ -33,5 +34,6 @@ pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 pub mod time;
+pub mod trace;
 pub mod validate;
 pub mod wire;

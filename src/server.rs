@@ -11,7 +11,8 @@
 
 use crate::{
     metrics::{RecordRpcs, RpcMetrics},
-    wire::REQUEST_ID as REQUEST_ID_HEADER,
+    trace::TraceContext,
+    wire::{REQUEST_ID as REQUEST_ID_HEADER, TRACEPARENT},
 };
 use futures_util::{Stream, StreamExt};
 use prometheus_client::registry::Registry;
@@ -225,15 +226,25 @@ fn undecodable_is_invalid_argument<B>(mut response: http::Response<B>) -> http::
     response
 }
 
-/// One span per call, carrying the method and the caller's request id, so
-/// every log line of a call can be found by its request id.
+/// One span per call, carrying the method, the caller's request id and the
+/// trace id, so every log line of a call can be found by either. A call
+/// that brings no trace has none here until its handler reads its context
+/// ([`crate::call::CallContext::of`]), which starts one and records it.
 fn request_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("");
-    tracing::info_span!("grpc", method = request.uri().path(), request_id = %request_id)
+    let header = |name| request.headers().get(name).and_then(|value| value.to_str().ok());
+    let request_id = header(REQUEST_ID_HEADER).unwrap_or("");
+    let span = tracing::info_span!(
+        "grpc",
+        method = request.uri().path(),
+        request_id = %request_id,
+        trace_id = tracing::field::Empty,
+    );
+    if let Some(trace) =
+        header(TRACEPARENT).and_then(|traceparent| TraceContext::continued(traceparent, None))
+    {
+        span.record("trace_id", tracing::field::display(trace.trace_id()));
+    }
+    span
 }
 
 /// tonic-health's service, except that `Watch` streams end when the drain is

@@ -8,6 +8,13 @@ use tonic::{Status, metadata::MetadataValue};
 /// call made for the request, named in every log line and error body.
 pub const REQUEST_ID: &str = "x-request-id";
 
+/// W3C Trace Context: the trace a request belongs to and the span that
+/// made a call ([`crate::trace`]), as HTTP headers and gRPC metadata alike.
+pub const TRACEPARENT: &str = "traceparent";
+
+/// The vendors' part of W3C Trace Context, passed on unchanged.
+pub const TRACESTATE: &str = "tracestate";
+
 /// The response header that names the replica that answered.
 pub const SERVED_BY: &str = "x-served-by";
 

@@ -122,6 +122,9 @@ pub(crate) struct ErrorDetail {
     pub(crate) message: String,
     /// The request's id (also its `x-request-id`).
     pub(crate) request_id: String,
+    /// The id of the request's trace (also in its `traceparent`): 32 hex
+    /// digits.
+    pub(crate) trace_id: String,
 }
 
 impl From<CallError> for ApiError {

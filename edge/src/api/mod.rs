@@ -34,6 +34,7 @@ use axum::{
 };
 use dishpatch::{
     call::CallContext,
+    trace::TraceContext,
     wire::{IDEMPOTENCY_KEY, REQUEST_ID, SERVED_BY},
 };
 use dishpatch_pool::{Answered, ReplicaPool};
@@ -115,10 +116,11 @@ impl FromRequestParts<AppState> for Call {
             .extensions
             .get::<RequestId>()
             .and_then(|id| AsciiMetadataValue::try_from(id.0.as_bytes()).ok());
-        Ok(Self(CallContext::new(
-            request_id,
-            Some(Instant::now() + state.deadline),
-        )))
+        let context = CallContext::new(request_id, Some(Instant::now() + state.deadline));
+        Ok(Self(match parts.extensions.get::<TraceContext>() {
+            Some(trace) => context.with_trace(trace.clone()),
+            None => context,
+        }))
     }
 }
 

@@ -4,7 +4,8 @@
 //! copy that a test compares with, so a change of contract shows in review.
 //!
 //! What every operation shares is added once, here ([`Shared`]): the
-//! `x-request-id` header on every response and `x-served-by` on answers;
+//! `x-request-id` and `traceparent` headers on every response and
+//! `x-served-by` on answers;
 //! the failures every call to a service can meet (502, 503 with
 //! `Retry-After`, 504), rate limits (429), those of every JSON body (400,
 //! 413, 415) and of tokens (401, and 403 where a token is needed); the bearer scheme; and the
@@ -188,6 +189,12 @@ impl Modify for Shared {
                         "x-request-id".to_owned(),
                         RefOr::T(header(
                             "The request's id: the client's `x-request-id` if sensible, else one made",
+                        )),
+                    );
+                    response.headers.insert(
+                        "traceparent".to_owned(),
+                        RefOr::T(header(
+                            "W3C trace context: the trace of the client's `traceparent` if valid, else a new one, and the edge's span",
                         )),
                     );
                     if is_api && status.starts_with('2') {

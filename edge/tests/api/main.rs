@@ -12,6 +12,7 @@ mod metrics;
 mod overload;
 mod router;
 mod routes;
+mod trace_context;
 
 use dishpatch_pool::Strategy;
 use serde_json::Value;
