@@ -1,6 +1,6 @@
 //! notify-svc's rules: what a valid notification and filter are.
 
-use dishpatch::{error::ServiceError, ids::ORDER, proto::notify::v1 as pb, validate};
+use dishpatch::{error::ServiceError, ids::ORDER, proto::notify::v1 as pb, trace::TraceContext, validate};
 
 /// A notification to record.
 #[derive(Debug)]
@@ -10,6 +10,8 @@ pub(crate) struct NewNotification {
     pub(crate) recipient: String,
     pub(crate) kind: String,
     pub(crate) message: String,
+    /// The trace id of the request that caused it, or empty.
+    pub(crate) trace_id: String,
 }
 
 impl NewNotification {
@@ -20,8 +22,24 @@ impl NewNotification {
             recipient: validate::required("recipient", &request.recipient, 120)?,
             kind: kind(&request.kind)?,
             message: validate::required("message", &request.message, 1000)?,
+            trace_id: trace_id(&request.traceparent)?,
         })
     }
+}
+
+/// The trace id of a `traceparent` field: empty for an empty one.
+fn trace_id(traceparent: &str) -> Result<String, ServiceError> {
+    if traceparent.is_empty() {
+        return Ok(String::new());
+    }
+    TraceContext::continued(traceparent, None)
+        .map(|trace| trace.trace_id())
+        .ok_or_else(|| {
+            ServiceError::InvalidArgument(
+                "traceparent must be empty or a W3C traceparent: 00-<32 hex>-<16 hex>-<2 hex>, lower case"
+                    .to_owned(),
+            )
+        })
 }
 
 /// The most notifications one RecordNotifications request may carry.

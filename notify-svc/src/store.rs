@@ -20,6 +20,7 @@ struct NotificationRow {
     kind: String,
     message: String,
     created_at: i64,
+    trace_id: String,
 }
 
 impl From<NotificationRow> for pb::Notification {
@@ -33,11 +34,12 @@ impl From<NotificationRow> for pb::Notification {
             kind: row.kind,
             message: row.message,
             created_at: Some(time::to_timestamp(row.created_at)),
+            trace_id: row.trace_id,
         }
     }
 }
 
-const COLUMNS: &str = "seq, id, event_id, order_id, recipient, kind, message, created_at";
+const COLUMNS: &str = "seq, id, event_id, order_id, recipient, kind, message, created_at, trace_id";
 
 /// An arbitrary constant naming notify-svc's PostgreSQL advisory lock.
 const SEQUENCE_LOCK: i64 = 0x6e6f_7469_6679;
@@ -46,11 +48,11 @@ const SEQUENCE_LOCK: i64 = 0x6e6f_7469_6679;
 /// the inserted ones.
 fn insert_sql(rows: usize) -> String {
     format!(
-        "INSERT INTO notifications (id, event_id, order_id, recipient, kind, message, created_at)
+        "INSERT INTO notifications (id, event_id, order_id, recipient, kind, message, created_at, trace_id)
          VALUES {}
          ON CONFLICT (event_id) DO NOTHING
          RETURNING {COLUMNS}",
-        placeholders(rows, 7)
+        placeholders(rows, 8)
     )
 }
 
@@ -69,7 +71,8 @@ fn insert<'q>(
             .bind(&new.recipient)
             .bind(&new.kind)
             .bind(&new.message)
-            .bind(now);
+            .bind(now)
+            .bind(&new.trace_id);
     }
     query
 }

@@ -235,11 +235,14 @@ pub(crate) struct OutboxEvent {
     pub(crate) recipient: String,
     pub(crate) kind: String,
     pub(crate) message: String,
+    /// The W3C traceparent of the request that caused it, if it had one.
+    pub(crate) traceparent: Option<String>,
 }
 
 /// What an order's life tells whom: the customer hears of every status, the
 /// restaurant of new and cancelled orders. Each (order, status, recipient)
-/// happens once, so it names its own event id.
+/// happens once, so it names its own event id. They belong to the trace of
+/// the request that moved the order (`traceparent`).
 pub(crate) fn notifications(
     order_id: &str,
     restaurant_id: &str,
@@ -247,6 +250,7 @@ pub(crate) fn notifications(
     customer: &str,
     total_cents: i64,
     status: OrderStatus,
+    traceparent: Option<&str>,
 ) -> Vec<OutboxEvent> {
     let total = format_cents(total_cents);
     let to_customer = match status {
@@ -271,6 +275,7 @@ pub(crate) fn notifications(
         recipient,
         kind: format!("order.{}", status.name()),
         message,
+        traceparent: traceparent.map(str::to_owned),
     };
     let mut events = vec![event("customer", customer.to_owned(), to_customer)];
     if let Some(message) = to_restaurant {
@@ -348,14 +353,14 @@ mod tests {
 
     #[test]
     fn placing_tells_customer_and_restaurant() {
-        let events = notifications("ord_1", "rst_1", "Luigi's", "ana", 1234, Placed);
+        let events = notifications("ord_1", "rst_1", "Luigi's", "ana", 1234, Placed, None);
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].recipient, "ana");
         assert!(events[0].message.contains("$12.34"));
         assert_eq!(events[1].recipient, "restaurant:rst_1");
         assert_ne!(events[0].event_id, events[1].event_id);
         assert_eq!(
-            notifications("ord_1", "rst_1", "Luigi's", "ana", 1234, Ready).len(),
+            notifications("ord_1", "rst_1", "Luigi's", "ana", 1234, Ready, None).len(),
             1
         );
     }

@@ -17,6 +17,7 @@ use dishpatch::{
             ItemQuantity, PriceItemsRequest, restaurant_service_client::RestaurantServiceClient,
         },
     },
+    trace::TraceContext,
 };
 use dishpatch_pool::{CallKind, ReplicaPool};
 use tonic::{Code, Request, Response, Status};
@@ -132,7 +133,14 @@ impl OrderService for OrderApi {
         };
         let placed = match self
             .writer
-            .place(Placement { new, priced }, context.deadline())
+            .place(
+                Placement {
+                    new,
+                    priced,
+                    traceparent: context.trace().map(TraceContext::traceparent),
+                },
+                context.deadline(),
+            )
             .await?
         {
             Placed::Stored(placed) => placed,
@@ -175,14 +183,14 @@ impl OrderService for OrderApi {
         &self,
         request: Request<pb::UpdateOrderStatusRequest>,
     ) -> Result<Response<pb::Order>, Status> {
-        let deadline = CallContext::of(&request).deadline();
+        let context = CallContext::of(&request);
         let change = StatusChange::from_request(request.get_ref())?;
         for _ in 0..MOVE_ATTEMPTS {
             let order = self.order(&change.order_id).await?;
             if !order.status.can_move_to(change.next) {
                 return Err(order.status.refuse_move(&change.order_id, change.next).into());
             }
-            if self.store.move_status(&order, change.next, deadline).await? {
+            if self.store.move_status(&order, change.next, &context).await? {
                 self.relay.wake();
                 tracing::info!(
                     id = change.order_id,

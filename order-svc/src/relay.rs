@@ -11,7 +11,7 @@ use dishpatch::proto::notify::v1::{
     RecordNotificationRequest, RecordNotificationsRequest, notify_service_client::NotifyServiceClient,
 };
 use dishpatch::time::{Backoff, jittered};
-use dishpatch::{call::CallContext, store::WriteError};
+use dishpatch::{call::CallContext, store::WriteError, trace::TraceContext};
 use dishpatch_pool::{CallError, CallKind, ReplicaPool};
 use prometheus_client::{
     metrics::{counter::Counter, gauge::Gauge, histogram::Histogram},
@@ -134,16 +134,25 @@ impl OutboxRelay {
                     recipient: event.recipient,
                     kind: event.kind,
                     message: event.message,
+                    traceparent: event.traceparent.unwrap_or_default(),
                 };
                 (outbox_id, notification)
             })
             .unzip();
+        // The call is a span of the first traced notification's trace
+        // (each notification names its own).
+        let context = notifications
+            .iter()
+            .find_map(|first| TraceContext::continued(&first.traceparent, None))
+            .map_or_else(CallContext::default, |trace| {
+                CallContext::default().with_trace(trace)
+            });
         let request = RecordNotificationsRequest { notifications };
         // Recording is idempotent on the event id: safe to retry anywhere.
         // No caller waits: the pool's default deadline bounds the call.
         self.notify
             .call(
-                &CallContext::default(),
+                &context,
                 CallKind::IdempotentWrite,
                 request,
                 |channel, request| async move {

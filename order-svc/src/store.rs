@@ -5,11 +5,13 @@
 
 use crate::domain::{NewOrder, OrderFilter, OrderStatus, OutboxEvent, notifications};
 use dishpatch::{
+    call::CallContext,
     error::ServiceError,
     ids::ORDER,
     proto::{order::v1 as pb, restaurant::v1::PriceItemsResponse},
     store::{Store, WriteError, placeholders},
     time,
+    trace::TraceContext,
 };
 use sqlx::{Any, Transaction};
 use std::collections::{HashMap, HashSet};
@@ -54,6 +56,7 @@ struct OutboxRow {
     recipient: String,
     kind: String,
     message: String,
+    traceparent: Option<String>,
     created_at: i64,
 }
 
@@ -71,12 +74,14 @@ pub(crate) struct Pending {
 pub(crate) struct Placement {
     pub(crate) new: NewOrder,
     pub(crate) priced: PriceItemsResponse,
+    /// The W3C traceparent of the call placing it, for its notifications.
+    pub(crate) traceparent: Option<String>,
 }
 
 impl Placement {
     /// The order as stored under `id` at `now`.
     fn into_stored(self, id: String, now: i64) -> StoredOrder {
-        let Self { new, priced } = self;
+        let Self { new, priced, .. } = self;
         let placed_at = Some(time::to_timestamp(now));
         let order = pb::Order {
             id,
@@ -188,7 +193,7 @@ impl OrderStore {
             placeholders(batch.len(), 11)
         );
         let mut insert_orders = sqlx::query_scalar::<_, String>(&sql);
-        for (id, Placement { new, priced }) in ids.iter().zip(&batch) {
+        for (id, Placement { new, priced, .. }) in ids.iter().zip(&batch) {
             insert_orders = insert_orders
                 .bind(id)
                 .bind(&new.restaurant_id)
@@ -363,16 +368,17 @@ impl OrderStore {
     }
 
     /// Moves `order` from the status it was read with to `next`, with its
-    /// history entry and notifications, in one transaction. False when the
+    /// history entry and notifications, in one transaction, for the call
+    /// whose context is `context` (its deadline, its trace). False when the
     /// order's status changed since it was read (another call moved it).
     pub(crate) async fn move_status(
         &self,
         order: &StoredOrder,
         next: OrderStatus,
-        deadline: Option<Instant>,
+        context: &CallContext,
     ) -> Result<bool, ServiceError> {
         let now = time::now_micros();
-        let mut transaction = self.store.begin_write("move_status", deadline).await?;
+        let mut transaction = self.store.begin_write("move_status", context.deadline()).await?;
         let moved =
             sqlx::query("UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
                 .bind(next.name())
@@ -392,6 +398,7 @@ impl OrderStore {
             &order.order.customer,
             order.order.total_cents,
             next,
+            context.trace().map(TraceContext::traceparent).as_deref(),
         );
         record_statuses(&mut transaction, &[(&order.order.id, next)], now, &events).await?;
         transaction.commit().await?;
@@ -401,7 +408,7 @@ impl OrderStore {
     /// The oldest `limit` notifications not yet delivered.
     pub(crate) async fn pending_outbox(&self, limit: i64) -> Result<Vec<Pending>, sqlx::Error> {
         let rows = sqlx::query_as::<_, OutboxRow>(
-            "SELECT id, event_id, order_id, recipient, kind, message, created_at
+            "SELECT id, event_id, order_id, recipient, kind, message, traceparent, created_at
              FROM outbox ORDER BY id LIMIT $1",
         )
         .bind(limit)
@@ -416,6 +423,7 @@ impl OrderStore {
                     recipient: row.recipient,
                     kind: row.kind,
                     message: row.message,
+                    traceparent: row.traceparent,
                 };
                 Pending {
                     outbox_id: row.id,
@@ -484,7 +492,12 @@ async fn insert_details(
     let changes: Vec<(&str, OrderStatus)> = placed.iter().map(|(id, _)| (*id, OrderStatus::Placed)).collect();
     let events: Vec<OutboxEvent> = placed
         .iter()
-        .flat_map(|(id, Placement { new, priced })| {
+        .flat_map(|(id, placement)| {
+            let Placement {
+                new,
+                priced,
+                traceparent,
+            } = placement;
             notifications(
                 id,
                 &new.restaurant_id,
@@ -492,6 +505,7 @@ async fn insert_details(
                 &new.customer,
                 priced.total_cents,
                 OrderStatus::Placed,
+                traceparent.as_deref(),
             )
         })
         .collect();
@@ -517,8 +531,9 @@ async fn record_statuses(
     insert.execute(&mut **transaction).await?;
 
     let sql = format!(
-        "INSERT INTO outbox (event_id, order_id, recipient, kind, message, created_at) VALUES {}",
-        placeholders(events.len(), 6)
+        "INSERT INTO outbox (event_id, order_id, recipient, kind, message, traceparent, created_at)
+         VALUES {}",
+        placeholders(events.len(), 7)
     );
     let mut insert = sqlx::query(&sql);
     for event in events {
@@ -528,6 +543,7 @@ async fn record_statuses(
             .bind(&event.recipient)
             .bind(&event.kind)
             .bind(&event.message)
+            .bind(&event.traceparent)
             .bind(at);
     }
     insert.execute(&mut **transaction).await?;

@@ -1,10 +1,13 @@
 //! W3C trace context through the edge: a caller's `traceparent` is
 //! continued (its trace id in the answer's `traceparent`, in error bodies,
-//! and on the log lines of the services the request reached), a missing or
+//! on the log lines of the services the request reached, and in the
+//! notifications it caused, through the outbox and the relay), a missing or
 //! broken one starts a new trace.
 
 use super::Fleet;
 use serde_json::{Value, json};
+use std::time::Duration;
+use test_support::eventually;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
@@ -57,6 +60,20 @@ async fn a_caller_s_trace_is_continued_through_the_services_and_named_in_errors(
         placed_line.contains(&format!("trace_id={TRACE_ID}")),
         "order-svc's line names the trace: {placed_line}"
     );
+
+    // Its notifications went through the outbox and the relay to
+    // notify-svc, and name the trace too.
+    let notifications = eventually("the order's notifications", Duration::from_secs(10), || async {
+        let listed = fleet
+            .get_json(&format!("/api/notifications?orderId={order_id}"))
+            .await;
+        let notifications = listed["notifications"].as_array()?.clone();
+        (notifications.len() == 2).then_some(notifications)
+    })
+    .await;
+    for notification in &notifications {
+        assert_eq!(notification["traceId"], TRACE_ID, "{notification}");
+    }
 
     let missing = fleet
         .http

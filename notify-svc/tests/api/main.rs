@@ -32,5 +32,6 @@ fn record(event_id: &str, order_id: &str, recipient: &str) -> pb::RecordNotifica
         recipient: recipient.into(),
         kind: "order.placed".into(),
         message: format!("event {event_id}"),
+        traceparent: String::new(),
     }
 }

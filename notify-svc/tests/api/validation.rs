@@ -50,6 +50,13 @@ async fn refuses_bad_requests() {
             record("e", "ord_nope", "ana"),
             "order_id \"ord_nope\" is malformed",
         ),
+        (
+            pb::RecordNotificationRequest {
+                traceparent: "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01".into(),
+                ..record("e", "", "ana")
+            },
+            "traceparent must be empty or a W3C traceparent",
+        ),
     ];
     for (request, fragment) in bad_records {
         assert_refused(

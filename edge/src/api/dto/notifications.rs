@@ -24,6 +24,9 @@ pub(crate) struct Notification {
     message: String,
     #[schema(format = DateTime)]
     created_at: Option<String>,
+    /// The W3C trace id (32 hex digits) of the request that caused it, if
+    /// that request had one: the `traceparent` of its answer names it too.
+    trace_id: Option<String>,
 }
 
 impl From<notify::Notification> for Notification {
@@ -36,6 +39,7 @@ impl From<notify::Notification> for Notification {
             kind: n.kind,
             message: n.message,
             created_at: rfc3339(n.created_at),
+            trace_id: (!n.trace_id.is_empty()).then_some(n.trace_id),
         }
     }
 }
