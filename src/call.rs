@@ -75,20 +75,16 @@ impl CallContext {
                 now + at.duration_since(SystemTime::now()).unwrap_or_default()
             });
         let text = |key| metadata.get(key).and_then(|value| value.to_str().ok());
+        let trace = TraceContext::continued_or_started(text(TRACEPARENT), text(TRACESTATE));
+        if trace.parent_id().is_none() {
+            // Started here: the call's log span had no trace to name.
+            tracing::Span::current().record("trace_id", tracing::field::display(trace.trace_id()));
+        }
         Self {
             request_id: metadata.get(REQUEST_ID).cloned(),
             // A span of the caller's trace; a call without one (or with a
             // broken one) starts its own, which its log lines then name.
-            trace: Some(
-                text(TRACEPARENT)
-                    .and_then(|traceparent| TraceContext::continued(traceparent, text(TRACESTATE)))
-                    .unwrap_or_else(|| {
-                        let started = TraceContext::start();
-                        tracing::Span::current()
-                            .record("trace_id", tracing::field::display(started.trace_id()));
-                        started
-                    }),
-            ),
+            trace: Some(trace),
             deadline: match (relative, absolute) {
                 (Some(relative), Some(absolute)) => Some(relative.min(absolute)),
                 (relative, absolute) => relative.or(absolute),

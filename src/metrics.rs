@@ -307,8 +307,9 @@ impl Drop for Rpc {
 
 /// The code in a `grpc-status` header or trailer.
 fn status_in(headers: &http::HeaderMap) -> Option<Code> {
-    let status = headers.get("grpc-status")?.to_str().ok()?.parse::<i32>().ok()?;
-    Some(Code::from_i32(status))
+    headers
+        .get("grpc-status")
+        .map(|status| Code::from_bytes(status.as_bytes()))
 }
 
 pin_project! {

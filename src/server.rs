@@ -11,7 +11,7 @@
 
 use crate::{
     metrics::{RecordRpcs, RpcMetrics},
-    trace::TraceContext,
+    trace::trace_id_of,
     wire::{REQUEST_ID as REQUEST_ID_HEADER, TRACEPARENT},
 };
 use futures_util::{Stream, StreamExt};
@@ -239,10 +239,8 @@ fn request_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
         request_id = %request_id,
         trace_id = tracing::field::Empty,
     );
-    if let Some(trace) =
-        header(TRACEPARENT).and_then(|traceparent| TraceContext::continued(traceparent, None))
-    {
-        span.record("trace_id", tracing::field::display(trace.trace_id()));
+    if let Some(trace_id) = header(TRACEPARENT).and_then(trace_id_of) {
+        span.record("trace_id", tracing::field::display(trace_id));
     }
     span
 }

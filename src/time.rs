@@ -13,6 +13,12 @@ pub fn now_micros() -> i64 {
     i64::try_from(since_epoch.as_micros()).expect("microseconds fit in i64 until year 294247")
 }
 
+/// Seconds from `earlier` to `later` (both microseconds since the epoch);
+/// 0 when `later` is the earlier, as hosts' clocks may have it.
+pub fn seconds_between(earlier: i64, later: i64) -> f64 {
+    later.saturating_sub(earlier).max(0) as f64 / 1e6
+}
+
 /// Microseconds since the epoch as a protobuf timestamp.
 pub fn to_timestamp(micros: i64) -> Timestamp {
     Timestamp {

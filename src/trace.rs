@@ -54,6 +54,15 @@ impl TraceContext {
         })
     }
 
+    /// A span of the trace a caller's `traceparent` names, if it sent a
+    /// valid one, else of a new trace: what a hop that receives a request
+    /// works in.
+    pub fn continued_or_started(traceparent: Option<&str>, tracestate: Option<&str>) -> Self {
+        traceparent
+            .and_then(|traceparent| Self::continued(traceparent, tracestate))
+            .unwrap_or_else(Self::start)
+    }
+
     /// The trace's id, as 32 lower-case hex digits (how logs and error
     /// bodies show it).
     pub fn trace_id(&self) -> String {
@@ -85,6 +94,12 @@ impl TraceContext {
     pub fn tracestate(&self) -> Option<&str> {
         self.state.as_deref()
     }
+}
+
+/// The trace id a valid `traceparent` names, as [`TraceContext::trace_id`]
+/// shows it; for a log line, where no span of it is needed.
+pub fn trace_id_of(traceparent: &str) -> Option<String> {
+    parse_traceparent(traceparent).map(|(trace_id, ..)| format!("{trace_id:032x}"))
 }
 
 /// The trace id, parent id and flags of a `traceparent`.

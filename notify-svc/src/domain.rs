@@ -1,6 +1,6 @@
 //! notify-svc's rules: what a valid notification and filter are.
 
-use dishpatch::{error::ServiceError, ids::ORDER, proto::notify::v1 as pb, trace::TraceContext, validate};
+use dishpatch::{error::ServiceError, ids::ORDER, proto::notify::v1 as pb, trace::trace_id_of, validate};
 
 /// A notification to record.
 #[derive(Debug)]
@@ -32,14 +32,12 @@ fn trace_id(traceparent: &str) -> Result<String, ServiceError> {
     if traceparent.is_empty() {
         return Ok(String::new());
     }
-    TraceContext::continued(traceparent, None)
-        .map(|trace| trace.trace_id())
-        .ok_or_else(|| {
-            ServiceError::InvalidArgument(
-                "traceparent must be empty or a W3C traceparent: 00-<32 hex>-<16 hex>-<2 hex>, lower case"
-                    .to_owned(),
-            )
-        })
+    trace_id_of(traceparent).ok_or_else(|| {
+        ServiceError::InvalidArgument(
+            "traceparent must be empty or a W3C traceparent: 00-<32 hex>-<16 hex>-<2 hex>, lower case"
+                .to_owned(),
+        )
+    })
 }
 
 /// The most notifications one RecordNotifications request may carry.

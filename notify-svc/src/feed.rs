@@ -104,7 +104,7 @@ impl Feed {
                         && let Ok(recorded) = dishpatch::time::from_timestamp(recorded)
                     {
                         self.tail_lag
-                            .observe(now.saturating_sub(recorded).max(0) as f64 / 1e6);
+                            .observe(dishpatch::time::seconds_between(recorded, now));
                     }
                     // No receiver is fine: nobody is subscribed right now.
                     let _ = self.sender.send(Arc::new(notification));

@@ -115,9 +115,13 @@ impl OutboxRelay {
     /// once notify-svc recorded it. Returns how many were delivered.
     async fn deliver_batch(&self) -> Result<usize, RelayError> {
         let pending = self.store.pending_outbox(BATCH).await.map_err(WriteError::from)?;
-        // A full batch may leave more behind: count them.
+        // A full batch may leave more behind: count them. The count is for
+        // the metrics only: failing it must not hold the delivery up.
         let depth = match pending.len() as i64 {
-            BATCH => self.store.outbox_depth().await.map_err(WriteError::from)?,
+            BATCH => self.store.outbox_depth().await.unwrap_or_else(|error| {
+                tracing::warn!(%error, "counting the outbox failed");
+                BATCH
+            }),
             short => short,
         };
         self.metrics.pending.set(depth);
@@ -167,7 +171,7 @@ impl OutboxRelay {
         for queued_at in queued_at {
             self.metrics
                 .lag
-                .observe(now.saturating_sub(queued_at).max(0) as f64 / 1e6);
+                .observe(dishpatch::time::seconds_between(queued_at, now));
         }
         self.metrics.relayed.inc_by(outbox_ids.len() as u64);
         self.metrics.pending.dec_by(outbox_ids.len() as i64);

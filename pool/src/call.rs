@@ -24,7 +24,7 @@ use crate::{
     ReplicaPool,
     channel::{ReplicaChannel, Unanswered, Why},
     health::Observation,
-    metrics::CountedAttempt,
+    metrics::Counted,
     replica::Replica,
     rotation::{MAX_ATTEMPTS, Tried},
 };
@@ -174,6 +174,7 @@ impl ReplicaPool {
         F: Fn(ReplicaChannel, tonic::Request<M>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<R>, Status>>,
     {
+        let counted = Counted::call(&self.shared.counts);
         let called = async {
             let shared = &self.shared;
             let deadline = context
@@ -297,7 +298,7 @@ impl ReplicaPool {
             }
         }
         .await;
-        self.shared.counts.calls.add(code_of(&called));
+        counted.ended(code_of(&called));
         called
     }
 
@@ -320,7 +321,7 @@ impl ReplicaPool {
         F: Fn(ReplicaChannel, tonic::Request<M>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<R>, Status>>,
     {
-        let counted = CountedAttempt::new(&replica, &self.shared.counts);
+        let counted = Counted::attempt(&replica, &self.shared.counts);
         let replica = &replica;
         let attempted = async {
             let shared = &self.shared;

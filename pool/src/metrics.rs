@@ -16,7 +16,7 @@ use tonic::Code;
 
 /// A count per gRPC code.
 #[derive(Debug, Default)]
-pub(crate) struct ByCode([AtomicU64; 17]);
+pub(crate) struct ByCode([AtomicU64; CODES.len()]);
 
 impl ByCode {
     pub(crate) fn add(&self, code: Code) {
@@ -96,29 +96,43 @@ impl PoolCounts {
     }
 }
 
-/// An attempt being made, counted when it ends, as CANCELLED if it is
-/// dropped first.
+/// A call or attempt being made, counted in `counts` when it ends, as
+/// CANCELLED if it is dropped first (its caller went away, or another
+/// attempt answered).
 #[derive(Debug)]
-pub(crate) struct CountedAttempt<'a> {
-    counts: [&'a ByCode; 2],
+pub(crate) struct Counted<'a, const N: usize> {
+    counts: [&'a ByCode; N],
     ended: bool,
 }
 
-impl<'a> CountedAttempt<'a> {
-    pub(crate) fn new(replica: &'a Replica, pool: &'a PoolCounts) -> Self {
+impl<'a> Counted<'a, 1> {
+    /// A call through the pool.
+    pub(crate) fn call(pool: &'a PoolCounts) -> Self {
+        Self {
+            counts: [&pool.calls],
+            ended: false,
+        }
+    }
+}
+
+impl<'a> Counted<'a, 2> {
+    /// An attempt on `replica`: its count and the pool's.
+    pub(crate) fn attempt(replica: &'a Replica, pool: &'a PoolCounts) -> Self {
         Self {
             counts: [&replica.counts.attempts, &pool.replicas.attempts],
             ended: false,
         }
     }
+}
 
+impl<const N: usize> Counted<'_, N> {
     pub(crate) fn ended(mut self, code: Code) {
         self.counts.iter().for_each(|counts| counts.add(code));
         self.ended = true;
     }
 }
 
-impl Drop for CountedAttempt<'_> {
+impl<const N: usize> Drop for Counted<'_, N> {
     fn drop(&mut self) {
         if !self.ended {
             self.counts.iter().for_each(|counts| counts.add(Code::Cancelled));

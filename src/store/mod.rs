@@ -133,11 +133,10 @@ impl WriteTransaction {
         if self.deadline.is_some_and(|deadline| deadline <= Instant::now()) {
             return Err(WriteError::DeadlinePassed);
         }
-        self.transaction
-            .commit()
-            .await
-            .map_err(WriteError::CommitFailed)?;
+        let committed = self.transaction.commit().await;
+        // Counted whether it committed or not: a failing write is one to see.
         self.metrics.took(self.what, self.began.elapsed());
+        committed.map_err(WriteError::CommitFailed)?;
         Ok(())
     }
 }

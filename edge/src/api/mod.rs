@@ -117,8 +117,9 @@ impl FromRequestParts<AppState> for Call {
             .get::<RequestId>()
             .and_then(|id| AsciiMetadataValue::try_from(id.0.as_bytes()).ok());
         let context = CallContext::new(request_id, Some(Instant::now() + state.deadline));
-        Ok(Self(match parts.extensions.get::<TraceContext>() {
-            Some(trace) => context.with_trace(trace.clone()),
+        // Taken, not cloned: nothing after the handler's context needs it.
+        Ok(Self(match parts.extensions.remove::<TraceContext>() {
+            Some(trace) => context.with_trace(trace),
             None => context,
         }))
     }

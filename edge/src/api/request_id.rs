@@ -86,9 +86,7 @@ fn error_body(
 /// A span of the trace the caller's `traceparent` names, or of a new one.
 fn trace_of(headers: &http::HeaderMap) -> TraceContext {
     let header = |name| headers.get(name).and_then(|value| value.to_str().ok());
-    header(TRACEPARENT)
-        .and_then(|traceparent| TraceContext::continued(traceparent, header(TRACESTATE)))
-        .unwrap_or_else(TraceContext::start)
+    TraceContext::continued_or_started(header(TRACEPARENT), header(TRACESTATE))
 }
 
 /// 1 to 128 visible ASCII characters: anything else is replaced.

@@ -85,8 +85,8 @@ async fn requests_are_counted_by_route_and_checked_by_promtool() {
         "this one"
     );
     assert!(
-        value_of(&text, "dishpatch_edge_http_connections_open").is_some(),
-        "{text}"
+        value_of(&text, "dishpatch_edge_http_connections_open").unwrap() >= 1.0,
+        "this one's connection: {text}"
     );
     for service in ["restaurant-svc", "order-svc", "notify-svc"] {
         let series = |name: &str| format!(r#"dishpatch_pool_{name}{{service="{service}"}}"#);

@@ -110,3 +110,19 @@ async fn an_ejection_and_probes_are_counted() {
     let probes = format!(r#"dishpatch_pool_probes_total{{{a},result="serving"}}"#);
     assert!(value(&text, &probes) >= 1, "{text}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_call_its_caller_dropped_is_counted_as_cancelled() {
+    let net = TestNet::default();
+    net.replica("a:1").behave(Behaviour::Hang);
+    let pool = net.running_pool(&["a:1"], settings()).await;
+    let gave_up =
+        tokio::time::timeout(Duration::from_millis(100), call(&pool, CallKind::Read, DEADLINE)).await;
+    assert!(gave_up.is_err(), "the replica hangs");
+
+    let text = scrape(&pool, true);
+    let cancelled = r#"dishpatch_pool_calls_total{service="test-svc",code="CANCELLED"}"#;
+    assert_eq!(value(&text, cancelled), 1);
+    let attempt = r#"dishpatch_pool_attempts_total{service="test-svc",replica="a:1",code="CANCELLED"}"#;
+    assert_eq!(value(&text, attempt), 1);
+}
