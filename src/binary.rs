@@ -1,5 +1,6 @@
-//! The `main` every dishpatch binary shares: tracing, flags (with their
-//! environment fallbacks), signal handling, build, one line on stdout with
+//! The `main` every dishpatch binary shares: logs, flags (with their
+//! environment fallbacks), span export if the environment asks for it
+//! ([`crate::otlp`]), signal handling, build, one line on stdout with
 //! the bound address (launchers and tests read it to find the port), then
 //! serving until SIGTERM or Ctrl-C.
 
@@ -44,8 +45,13 @@ where
 {
     crate::telemetry::init();
     let config = C::parse_from(args);
+    let exporting = crate::otlp::start_from_env(name)?;
     let shutdown = crate::shutdown::on_signal()?;
     let program = build(config).await?;
     println!("{name} listening on {}", program.local_addr());
-    program.serve(shutdown).await
+    let served = program.serve(shutdown).await;
+    if let Some(exporting) = exporting {
+        exporting.finish().await;
+    }
+    served
 }

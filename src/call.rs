@@ -56,11 +56,15 @@ impl CallContext {
 
     /// Reads the context of an incoming call. Call it first thing in a
     /// handler: a relative deadline counts from now.
+    ///
+    /// The call's span of its trace is the one the server made of it (a
+    /// request extension, the span [`crate::metrics::RecordRpcs`] exports),
+    /// else one made here from its metadata.
     pub fn of<T>(request: &Request<T>) -> Self {
-        Self::from_metadata(request.metadata())
+        Self::from_metadata(request.metadata(), request.extensions().get::<TraceContext>())
     }
 
-    fn from_metadata(metadata: &MetadataMap) -> Self {
+    fn from_metadata(metadata: &MetadataMap, trace: Option<&TraceContext>) -> Self {
         let now = Instant::now();
         let relative = metadata
             .get(GRPC_TIMEOUT)
@@ -74,8 +78,9 @@ impl CallContext {
                 let at = UNIX_EPOCH + Duration::from_micros(micros) + CLOCK_SKEW_ALLOWANCE;
                 now + at.duration_since(SystemTime::now()).unwrap_or_default()
             });
-        let text = |key| metadata.get(key).and_then(|value| value.to_str().ok());
-        let trace = TraceContext::continued_or_started(text(TRACEPARENT), text(TRACESTATE));
+        let trace = trace
+            .cloned()
+            .unwrap_or_else(|| TraceContext::of_headers(metadata.as_ref()));
         if trace.parent_id().is_none() {
             // Started here: the call's log span had no trace to name.
             tracing::Span::current().record("trace_id", tracing::field::display(trace.trace_id()));
@@ -112,6 +117,16 @@ impl CallContext {
     /// The span of the trace this call is, if it has one.
     pub fn trace(&self) -> Option<&TraceContext> {
         self.trace.as_ref()
+    }
+
+    /// This context, for one attempt of a downstream call: its calls made
+    /// from a span of their own, child of this one.
+    pub fn for_attempt(&self) -> Self {
+        Self {
+            request_id: self.request_id.clone(),
+            trace: self.trace.as_ref().map(TraceContext::child),
+            deadline: self.deadline,
+        }
     }
 
     /// A request carrying `message` for a downstream call made for this

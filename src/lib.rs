@@ -3,9 +3,9 @@
 //! - [`proto`]: the generated gRPC contracts and their descriptor set.
 //! - [`server`]: serve a tonic service with `grpc.health.v1`, server
 //!   reflection and a graceful, draining shutdown.
-//! - [`binary`], [`shutdown`], [`telemetry`], [`metrics`], [`child`]: the
-//!   `main` of every binary, signals, tracing, Prometheus metrics, and
-//!   starting one as a child process.
+//! - [`binary`], [`shutdown`], [`telemetry`], [`metrics`], [`otlp`], [`child`]:
+//!   the `main` of every binary, signals, logs, Prometheus metrics, spans
+//!   exported over OTLP, and starting one as a child process.
 //! - [`ids`], [`time`], [`page`], [`validate`], [`call`], [`trace`], [`wire`]: the
 //!   conventions every contract shares (typed ids, timestamps, paging, input checks,
 //!   request id, deadline and trace context propagation, the names of headers and
@@ -24,6 +24,7 @@ pub mod child;
 pub mod error;
 pub mod ids;
 pub mod metrics;
+pub mod otlp;
 pub mod page;
 pub mod proto;
 pub mod server;

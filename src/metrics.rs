@@ -1,7 +1,8 @@
 //! Prometheus metrics every dishpatch process shares ([`prometheus_client`],
 //! the crate linkerd uses): the registry and its text format, the latency
-//! buckets, gRPC codes as label values, and the counting of a server's RPCs
-//! ([`RecordRpcs`], a tower layer on the tonic server).
+//! buckets, gRPC codes as label values, and the recording of a server's
+//! RPCs ([`RecordRpcs`], a tower layer on the tonic server), which counts
+//! them and gives each the span of its trace that it is.
 //!
 //! A service serves its metrics at `GET /metrics` over HTTP/1.1 on its gRPC
 //! port ([`crate::server`]): one port per replica, so whatever finds the
@@ -28,6 +29,12 @@ use std::{
     time::Instant,
 };
 use tonic::Code;
+
+use crate::{
+    otlp::{KeyValue, Span, SpanKind},
+    trace::TraceContext,
+    wire::REQUEST_ID,
+};
 
 /// The `Content-Type` of [`render`]'s text.
 pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
@@ -216,9 +223,12 @@ impl RpcMetrics {
     }
 }
 
-/// A tower layer counting every gRPC request a server answers into
-/// [`RpcMetrics`]. Requests that are not gRPC (a metrics scrape) pass
-/// uncounted.
+/// A tower layer recording every gRPC request a server answers: counted
+/// into [`RpcMetrics`], and, when spans are exported ([`crate::otlp`]),
+/// made a span of the caller's trace (or of a new one), exported when it
+/// ends and found by its handler in the request's extensions
+/// ([`crate::call::CallContext::of`]). Requests that are not gRPC (a
+/// metrics scrape) pass unrecorded.
 #[derive(Debug, Clone)]
 pub struct RecordRpcs(Arc<RpcMetrics>);
 
@@ -259,16 +269,19 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
         let is_grpc = request
             .headers()
             .get(http::header::CONTENT_TYPE)
             .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"));
         let rpc = is_grpc.then(|| {
             self.metrics.in_flight.inc();
+            let method = method_of(request.uri().path());
+            let span = server_span(&mut request, method);
             Rpc {
                 metrics: self.metrics.clone(),
-                method: method_of(request.uri().path()),
+                method,
+                span,
                 started: Instant::now(),
                 ended: false,
             }
@@ -280,28 +293,65 @@ where
     }
 }
 
-/// An RPC being answered, recorded once when it ends, however it ends.
+/// The span of its trace that an RPC of `method` is, exported if export is
+/// on, and put in the request's extensions for its handler. Health checks
+/// and reflection, the plumbing, make none.
+fn server_span<B>(request: &mut http::Request<B>, method: MethodLabels) -> Span {
+    let traced = !method.service.starts_with("grpc.") && method.service != "unknown";
+    if !traced || !crate::otlp::is_on() {
+        return Span::default();
+    }
+    let headers = request.headers();
+    let trace = TraceContext::of_headers(headers);
+    let mut span = Span::start(Some(&trace), SpanKind::Server, || {
+        format!("{}/{}", method.service, method.method).into()
+    });
+    span.record(|| {
+        let request_id = headers
+            .get(REQUEST_ID)
+            .and_then(|id| id.to_str().ok())
+            .map(|id| KeyValue::new("dishpatch.request_id", id.to_owned()));
+        [
+            KeyValue::new("rpc.system", "grpc"),
+            KeyValue::new("rpc.service", method.service),
+            KeyValue::new("rpc.method", method.method),
+        ]
+        .into_iter()
+        .chain(request_id)
+    });
+    request.extensions_mut().insert(trace);
+    span
+}
+
+/// An RPC being answered, recorded once when it ends, however it ends:
+/// counted, and its span exported.
 #[derive(Debug)]
 struct Rpc {
     metrics: Arc<RpcMetrics>,
     method: MethodLabels,
+    span: Span,
     started: Instant,
     ended: bool,
 }
 
 impl Rpc {
     fn ended(mut self, code: Code) {
-        self.metrics.record(self.method, code, self.started);
-        self.ended = true;
+        self.end(code);
+    }
+
+    fn end(&mut self, code: Code) {
+        if !self.ended {
+            self.ended = true;
+            self.metrics.record(self.method, code, self.started);
+            self.span.record_grpc_status(code);
+        }
     }
 }
 
 impl Drop for Rpc {
     fn drop(&mut self) {
         // Dropped before its status was known: the caller went away.
-        if !self.ended {
-            self.metrics.record(self.method, Code::Cancelled, self.started);
-        }
+        self.end(Code::Cancelled);
     }
 }
 

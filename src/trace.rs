@@ -9,6 +9,8 @@
 //! reserved version `ff`) is ignored and a new trace started, as the
 //! specification asks.
 
+use crate::wire::{TRACEPARENT, TRACESTATE};
+
 /// A span of a trace: the trace's id, this span's, the span that called it
 /// (if any), whether the trace is sampled, and the vendors' `tracestate`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,10 +65,50 @@ impl TraceContext {
             .unwrap_or_else(Self::start)
     }
 
+    /// A span of the trace the `traceparent` and `tracestate` headers of a
+    /// request name, or of a new trace: what a hop that receives the
+    /// request works in.
+    pub fn of_headers(headers: &http::HeaderMap) -> Self {
+        let text = |name| headers.get(name).and_then(|value| value.to_str().ok());
+        Self::continued_or_started(text(TRACEPARENT), text(TRACESTATE))
+    }
+
+    /// The span that called this one (what a link to it names), if the
+    /// trace was continued.
+    pub fn caller(&self) -> Option<Self> {
+        self.parent_id.map(|caller| Self {
+            span_id: caller,
+            parent_id: None,
+            state: self.state.clone(),
+            ..*self
+        })
+    }
+
+    /// A span of the same trace, child of this one: what one attempt of a
+    /// call made from this span is.
+    pub fn child(&self) -> Self {
+        Self {
+            span_id: random_span_id(),
+            parent_id: Some(self.span_id),
+            state: self.state.clone(),
+            ..*self
+        }
+    }
+
     /// The trace's id, as 32 lower-case hex digits (how logs and error
     /// bodies show it).
     pub fn trace_id(&self) -> String {
         format!("{:032x}", self.trace_id)
+    }
+
+    /// The trace's id as a number (for the exported span).
+    pub(crate) fn trace_id_bits(&self) -> u128 {
+        self.trace_id
+    }
+
+    /// Whether the trace is sampled: its spans are recorded only if so.
+    pub fn is_sampled(&self) -> bool {
+        self.sampled
     }
 
     /// This span's id.
@@ -195,6 +237,18 @@ mod tests {
             None,
             "an unprintable tracestate is dropped"
         );
+    }
+
+    #[test]
+    fn a_child_is_a_new_span_of_the_same_trace() {
+        let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+        let parent = TraceContext::continued(header, Some("congo=t61rcWkgMzE")).unwrap();
+        let child = parent.child();
+        assert_eq!(child.trace_id(), parent.trace_id());
+        assert_eq!(child.parent_id(), Some(parent.span_id()));
+        assert_ne!(child.span_id(), parent.span_id());
+        assert!(!child.is_sampled(), "sampled as its parent");
+        assert_eq!(child.tracestate(), parent.tracestate());
     }
 
     #[test]

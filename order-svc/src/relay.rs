@@ -11,7 +11,12 @@ use dishpatch::proto::notify::v1::{
     RecordNotificationRequest, RecordNotificationsRequest, notify_service_client::NotifyServiceClient,
 };
 use dishpatch::time::{Backoff, jittered};
-use dishpatch::{call::CallContext, store::WriteError, trace::TraceContext};
+use dishpatch::{
+    call::CallContext,
+    otlp::{KeyValue, Span, SpanKind},
+    store::WriteError,
+    trace::TraceContext,
+};
 use dishpatch_pool::{CallError, CallKind, ReplicaPool};
 use prometheus_client::{
     metrics::{counter::Counter, gauge::Gauge, histogram::Histogram},
@@ -143,14 +148,37 @@ impl OutboxRelay {
                 (outbox_id, notification)
             })
             .unzip();
-        // The call is a span of the first traced notification's trace
-        // (each notification names its own).
-        let context = notifications
+        // The delivery is a span of the trace of the first notification whose
+        // trace is sampled, child of the span that wrote it, and linked to
+        // the spans that wrote the others (each notification names its own
+        // trace too).
+        let traces: Vec<TraceContext> = notifications
             .iter()
-            .find_map(|first| TraceContext::continued(&first.traceparent, None))
-            .map_or_else(CallContext::default, |trace| {
-                CallContext::default().with_trace(trace)
-            });
+            .filter_map(|notification| TraceContext::continued(&notification.traceparent, None))
+            .collect();
+        let delivery = traces
+            .iter()
+            .find(|trace| trace.is_sampled())
+            .or(traces.first())
+            .cloned();
+        let mut span = Span::start(delivery.as_ref(), SpanKind::Internal, || {
+            "relay notifications".into()
+        });
+        if span.is_recording() {
+            let mut linked: Vec<TraceContext> = delivery.iter().filter_map(TraceContext::caller).collect();
+            let sampled = traces.iter().filter(|trace| trace.is_sampled());
+            for writer in sampled.filter_map(TraceContext::caller) {
+                if !linked.contains(&writer) {
+                    span.link(&writer);
+                    linked.push(writer);
+                }
+            }
+            let count = notifications.len() as i64;
+            span.record(|| [KeyValue::new("dishpatch.notifications", count)]);
+        }
+        let context = delivery.map_or_else(CallContext::default, |trace| {
+            CallContext::default().with_trace(trace)
+        });
         let request = RecordNotificationsRequest { notifications };
         // Recording is idempotent on the event id: safe to retry anywhere.
         // No caller waits: the pool's default deadline bounds the call.
@@ -165,7 +193,8 @@ impl OutboxRelay {
                         .await
                 },
             )
-            .await?;
+            .await
+            .inspect_err(|error| span.fail(|| error.to_string()))?;
         self.store.delivered(&outbox_ids).await?;
         let now = dishpatch::time::now_micros();
         for queued_at in queued_at {

@@ -27,6 +27,7 @@ use crate::{
     metrics::Counted,
     replica::Replica,
     rotation::{MAX_ATTEMPTS, Tried},
+    span::AttemptSpan,
 };
 use dishpatch::{call::CallContext, wire::DEPENDENCY};
 use futures_util::{StreamExt, stream::FuturesUnordered};
@@ -323,6 +324,8 @@ impl ReplicaPool {
     {
         let counted = Counted::attempt(&replica, &self.shared.counts);
         let replica = &replica;
+        let span = AttemptSpan::start(context, self.shared.service, replica);
+        let context = span.context(context);
         let attempted = async {
             let shared = &self.shared;
             let started = Instant::now();
@@ -335,9 +338,7 @@ impl ReplicaPool {
             };
             let _in_flight = replica.start_call();
             let request = context.request(message, try_timeout);
-            let sent =
-                tokio::time::timeout(try_timeout, send(ReplicaChannel::new(replica.channel()), request))
-                    .await;
+            let sent = tokio::time::timeout(try_timeout, send(span.channel(replica), request)).await;
             let failed = |status: Status, outcome| CallError {
                 status,
                 outcome,
@@ -415,7 +416,9 @@ impl ReplicaPool {
             Err(failed(status, Outcome::Answered))
         }
         .await;
-        counted.ended(code_of(&attempted));
+        let code = code_of(&attempted);
+        counted.ended(code);
+        span.ended(code);
         attempted
     }
 }

@@ -9,19 +9,28 @@
 //! tonic makes of it.
 
 use futures_util::future::BoxFuture;
-use std::task::{Context, Poll};
-use tonic::{body::Body, transport::Channel};
+use std::{
+    sync::{Arc, OnceLock},
+    task::{Context, Poll},
+};
+use tonic::{GrpcMethod, body::Body, transport::Channel};
 use tower::{BoxError, Service};
 
 /// A replica's channel for one attempt. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ReplicaChannel {
     channel: Channel,
+    /// Where to tell the attempt's span which method was called, if it is
+    /// recorded: only the generated client that sends it knows.
+    sent: Option<SentMethod>,
 }
 
+/// The method an attempt called, once it was sent.
+pub(crate) type SentMethod = Arc<OnceLock<GrpcMethod<'static>>>;
+
 impl ReplicaChannel {
-    pub(crate) fn new(channel: Channel) -> Self {
-        Self { channel }
+    pub(crate) fn new(channel: Channel, sent: Option<SentMethod>) -> Self {
+        Self { channel, sent }
     }
 }
 
@@ -81,6 +90,11 @@ impl Service<http::Request<Body>> for ReplicaChannel {
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        if let Some(sent) = &self.sent
+            && let Some(method) = request.extensions().get::<GrpcMethod<'static>>()
+        {
+            let _ = sent.set(method.clone());
+        }
         let sent = self.channel.call(request);
         Box::pin(async move { sent.await.map_err(|error| Unanswered::of(error.into()).into()) })
     }

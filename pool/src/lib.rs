@@ -35,6 +35,7 @@ mod prober;
 mod replica;
 mod rotation;
 mod settings;
+mod span;
 mod spec;
 #[cfg(test)]
 mod tests;

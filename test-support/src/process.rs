@@ -51,11 +51,22 @@ impl ServiceProcess {
     /// [`Self::start`], or why it did not listen (it exited: its address
     /// was taken, say).
     pub async fn try_start(binary: &str, args: &[&str]) -> Result<Self, String> {
+        Self::try_start_with_env(binary, args, &[]).await
+    }
+
+    /// [`Self::try_start`] with these environment variables set.
+    pub async fn try_start_with_env(
+        binary: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self, String> {
         // Its log, at info whatever the test's RUST_LOG, is kept.
+        let env: Vec<_> = std::iter::once(("RUST_LOG", "info"))
+            .chain(env.iter().copied())
+            .collect();
         let stderr = std::process::Stdio::piped();
         let limit = Duration::from_secs(30);
-        let (mut child, addr) =
-            dishpatch::child::start_listening(binary, args, &[("RUST_LOG", "info")], stderr, limit).await?;
+        let (mut child, addr) = dishpatch::child::start_listening(binary, args, &env, stderr, limit).await?;
         let log = Arc::new(Mutex::new(String::new()));
         let mut log_lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
         tokio::spawn({

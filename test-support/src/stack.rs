@@ -16,6 +16,8 @@ pub struct StackOptions {
     pub replicas: u16,
     /// How long a replica drains on SIGTERM (`100ms`, `5s`, …).
     pub drain: &'static str,
+    /// Environment variables every replica is started with.
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Default for StackOptions {
@@ -23,6 +25,7 @@ impl Default for StackOptions {
         Self {
             replicas: 2,
             drain: "100ms",
+            env: Vec::new(),
         }
     }
 }
@@ -38,6 +41,7 @@ pub struct TestStack {
     pub notifications: Vec<ServiceProcess>,
     plan: Plan,
     layout: Layout,
+    env: Vec<(&'static str, String)>,
     signing_key: Arc<dev::DevKey>,
     _data: tempfile::TempDir,
 }
@@ -115,7 +119,7 @@ pub async fn spawn_stack(options: StackOptions) -> TestStack {
                 Part::OrderSvc => &mut orders,
                 _ => &mut notifications,
             };
-            match start(process).await {
+            match start(process, &options.env).await {
                 Ok(started) => replicas.push(started),
                 Err(error) => {
                     failed = Some(error);
@@ -131,6 +135,7 @@ pub async fn spawn_stack(options: StackOptions) -> TestStack {
                     notifications,
                     plan,
                     layout,
+                    env: options.env,
                     signing_key,
                     _data: data,
                 };
@@ -141,13 +146,14 @@ pub async fn spawn_stack(options: StackOptions) -> TestStack {
     }
 }
 
-async fn start(process: &Process) -> Result<ServiceProcess, String> {
+async fn start(process: &Process, env: &[(&'static str, String)]) -> Result<ServiceProcess, String> {
     let args: Vec<&str> = process
         .args
         .iter()
         .map(|arg| arg.to_str().expect("the plan's flags are UTF-8"))
         .collect();
-    ServiceProcess::try_start(&binary(process.part.name()), &args).await
+    let env: Vec<(&str, &str)> = env.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    ServiceProcess::try_start_with_env(&binary(process.part.name()), &args, &env).await
 }
 
 impl TestStack {
@@ -169,7 +175,8 @@ impl TestStack {
             .nth(index)
             .expect("a replica of the plan")
             .clone();
-        self.replicas_mut(part)[index] = start(&process).await.unwrap_or_else(|error| panic!("{error}"));
+        let started = start(&process, &self.env).await;
+        self.replicas_mut(part)[index] = started.unwrap_or_else(|error| panic!("{error}"));
     }
 
     /// A token for `principal`, valid for an hour, signed with the key

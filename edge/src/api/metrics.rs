@@ -124,14 +124,14 @@ const ROUTES: [&str; 12] = [
     "/metrics",
 ];
 
-fn route_of(matched: Option<&MatchedPath>) -> &'static str {
+pub(crate) fn route_of(matched: Option<&MatchedPath>) -> &'static str {
     matched
         .and_then(|matched| ROUTES.iter().find(|route| **route == matched.as_str()))
         .copied()
         .unwrap_or("unmatched")
 }
 
-fn method_of(method: &Method) -> &'static str {
+pub(crate) fn method_of(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::HEAD => "HEAD",

@@ -5,15 +5,19 @@
 //! (`x-request-id`, `traceparent`), and, for a failed request, the JSON
 //! error body that names both.
 
-use super::error::{ErrorBody, ErrorDetail, ErrorDetails};
+use super::{
+    error::{ErrorBody, ErrorDetail, ErrorDetails},
+    metrics::{method_of, route_of},
+};
 use axum::{
-    extract::Request,
+    extract::{MatchedPath, Request},
     middleware::Next,
     response::{IntoResponse, Response},
 };
 use dishpatch::{
+    otlp::{self, KeyValue, Span, SpanKind},
     trace::TraceContext,
-    wire::{REQUEST_ID as REQUEST_ID_HEADER, TRACEPARENT, TRACESTATE},
+    wire::{REQUEST_ID as REQUEST_ID_HEADER, TRACEPARENT},
 };
 use http::{HeaderValue, StatusCode};
 use tracing::Instrument;
@@ -33,9 +37,10 @@ pub async fn assign(mut request: Request, next: Next) -> Response {
         .unwrap_or_else(|| {
             HeaderValue::try_from(dishpatch::ids::REQUEST.generate()).expect("an id is a valid header")
         });
-    let trace = trace_of(request.headers());
+    let trace = TraceContext::of_headers(request.headers());
     let trace_id = trace.trace_id();
     let traceparent = HeaderValue::try_from(trace.traceparent()).expect("hex is a valid header");
+    let mut exported = exported_span(&request, &trace, &id);
     request.extensions_mut().insert(RequestId(id.clone()));
     request.extensions_mut().insert(trace);
     let span = tracing::info_span!(
@@ -47,6 +52,17 @@ pub async fn assign(mut request: Request, next: Next) -> Response {
     );
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
+    exported.record(|| {
+        [KeyValue::new(
+            "http.response.status_code",
+            i64::from(status.as_u16()),
+        )]
+    });
+    if status.is_server_error() {
+        exported.fail(|| status.to_string());
+    }
+    exported.end();
     if let Some(details) = response.extensions_mut().remove::<ErrorDetails>() {
         response = error_body(response.status(), details, &id, trace_id, response);
     }
@@ -83,10 +99,29 @@ fn error_body(
     response
 }
 
-/// A span of the trace the caller's `traceparent` names, or of a new one.
-fn trace_of(headers: &http::HeaderMap) -> TraceContext {
-    let header = |name| headers.get(name).and_then(|value| value.to_str().ok());
-    TraceContext::continued_or_started(header(TRACEPARENT), header(TRACESTATE))
+/// The request's span as exported ([`dishpatch::otlp`]), named by its route
+/// template; scrapes of `/metrics` and `/health` are left out, as the
+/// plumbing they are.
+fn exported_span(request: &Request, trace: &TraceContext, id: &HeaderValue) -> Span {
+    if !otlp::is_on() {
+        return Span::default();
+    }
+    // Named as metrics count it: a route template, never the raw path.
+    let route = route_of(request.extensions().get::<MatchedPath>());
+    let method = method_of(request.method());
+    let plumbing = matches!(route, "/metrics" | "/health");
+    let mut span = Span::start((!plumbing).then_some(trace), SpanKind::Server, || {
+        format!("{method} {route}").into()
+    });
+    span.record(|| {
+        [
+            KeyValue::new("http.request.method", method),
+            KeyValue::new("http.route", route),
+            KeyValue::new("url.path", request.uri().path().to_owned()),
+            KeyValue::new("dishpatch.request_id", id.to_str().unwrap_or_default().to_owned()),
+        ]
+    });
+    span
 }
 
 /// 1 to 128 visible ASCII characters: anything else is replaced.

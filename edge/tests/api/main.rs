@@ -9,6 +9,7 @@ mod errors;
 mod failover;
 mod frozen;
 mod metrics;
+mod otlp;
 mod overload;
 mod router;
 mod routes;
