@@ -119,6 +119,15 @@ impl CallContext {
         self.trace.as_ref()
     }
 
+    /// This context with another deadline: for a call made again, later,
+    /// for the same request (a stream resumed).
+    pub fn with_deadline(&self, deadline: Option<Instant>) -> Self {
+        Self {
+            deadline,
+            ..self.clone()
+        }
+    }
+
     /// This context, for one attempt of a downstream call: its calls made
     /// from a span of their own, child of this one.
     pub fn for_attempt(&self) -> Self {

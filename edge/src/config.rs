@@ -21,6 +21,14 @@ fn origin(value: &str) -> Result<HeaderValue, String> {
     HeaderValue::try_from(value).map_err(|error| format!("{value:?}: {error}"))
 }
 
+/// A duration greater than zero.
+fn positive_duration(value: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(value) {
+        Ok(duration) if duration.is_zero() => Err("must be more than 0".to_owned()),
+        parsed => parsed.map_err(|error| error.to_string()),
+    }
+}
+
 /// Balancing strategies by name, listed in `--help`.
 fn strategy() -> impl clap::builder::TypedValueParser<Value = Strategy> {
     use clap::builder::TypedValueParser;
@@ -175,6 +183,32 @@ pub struct Config {
     /// the edge serves itself may.
     #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',', value_parser = origin)]
     pub cors_origins: Vec<HeaderValue>,
+
+    /// How often an idle live notification stream sends a comment line, so
+    /// that proxies do not cut it as idle.
+    #[arg(long, env = "STREAM_KEEP_ALIVE", default_value = "15s", value_parser = positive_duration)]
+    pub stream_keep_alive: Duration,
+
+    /// How long a live notification stream's reader may leave its buffer
+    /// (256 notifications) full, taking fewer than that many, before the
+    /// stream ends, telling it where to resume.
+    #[arg(long, env = "STREAM_STALL_LIMIT", default_value = "10s", value_parser = positive_duration)]
+    pub stream_stall_limit: Duration,
+
+    /// Live notification streams open at once; past it, 503 before a
+    /// stream starts.
+    #[arg(long, env = "MAX_STREAMS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_streams: u32,
+
+    /// Live notification streams one caller (a principal) may have open;
+    /// past it, 429.
+    #[arg(long, env = "MAX_STREAMS_PER_CALLER", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_streams_per_caller: u32,
+
+    /// How long a live notification stream's reader waits before it
+    /// reconnects, once the stream ends (the events' `retry:`).
+    #[arg(long, env = "STREAM_RETRY", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub stream_retry: Duration,
 
     /// A JWKS file (an identity provider's published keys, saved) whose
     /// keys sign the bearer tokens the edge accepts. Read again when it

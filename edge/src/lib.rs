@@ -44,6 +44,8 @@ pub struct Edge {
     metrics: Arc<api::Metrics>,
     router: axum::Router,
     max_connections: usize,
+    /// Cancelled when the edge starts to shut down: live streams end.
+    streams_closing: CancellationToken,
 }
 
 /// Builds the replica pools and binds the listener. No replica needs to be
@@ -74,6 +76,7 @@ pub async fn build(config: Config) -> Result<Edge, StartError> {
     let mut metrics = api::Metrics::default();
     metrics.count_pools(&pools, config.show_replicas);
     let metrics = Arc::new(metrics);
+    let streams_closing = CancellationToken::new();
     let router = api::router(
         pools.clone(),
         api::ApiSettings {
@@ -87,6 +90,16 @@ pub async fn build(config: Config) -> Result<Edge, StartError> {
                 sign_ins: config.rate_limit_sign_ins,
             },
             cors_origins: config.cors_origins.clone(),
+            streams: api::StreamSettings {
+                keep_alive: config.stream_keep_alive,
+                stall_limit: config.stream_stall_limit,
+                reconnect: config.stream_retry,
+                closing: streams_closing.clone(),
+                limits: Arc::new(api::StreamLimits::new(
+                    config.max_streams,
+                    config.max_streams_per_caller,
+                )),
+            },
         },
         identity,
         metrics.clone(),
@@ -98,6 +111,7 @@ pub async fn build(config: Config) -> Result<Edge, StartError> {
         metrics,
         router,
         max_connections: config.max_connections as usize,
+        streams_closing,
     })
 }
 
@@ -156,6 +170,17 @@ impl Edge {
         let keys = tokio::spawn(self.verifier.clone().watch_keys(stop_pools.clone()));
         tracing::info!(addr = %self.local_addr(), "edge serving");
         let connections = self.metrics.connections.clone();
+        // Live streams never finish by themselves: they end as shutdown
+        // starts, so their clients reconnect elsewhere and the connections
+        // can close.
+        let streams_closing = self.streams_closing.clone();
+        tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                shutdown.cancelled().await;
+                streams_closing.cancel();
+            }
+        });
         http::serve(
             self.listener,
             self.router,

@@ -76,7 +76,7 @@ impl ApiError {
     }
 
     /// A service's answer, by its gRPC code.
-    fn from_status(status: &tonic::Status) -> Self {
+    pub(crate) fn from_status(status: &tonic::Status) -> Self {
         let (http, code) = match status.code() {
             Code::InvalidArgument | Code::OutOfRange => (StatusCode::BAD_REQUEST, "invalid_argument"),
             Code::NotFound => (StatusCode::NOT_FOUND, "not_found"),

@@ -46,6 +46,8 @@ pub struct Metrics {
     in_flight: Gauge,
     /// Open client connections (kept by the accept loop).
     pub(crate) connections: Gauge,
+    /// Live notification streams open.
+    pub(crate) streams: Gauge,
 }
 
 impl Default for Metrics {
@@ -78,12 +80,19 @@ impl Default for Metrics {
             "Client connections open",
             connections.clone(),
         );
+        let streams = Gauge::default();
+        edge.register(
+            "sse_streams_open",
+            "Live notification streams (Server-Sent Events) open",
+            streams.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             in_flight,
             connections,
+            streams,
         }
     }
 }
@@ -109,7 +118,7 @@ impl Metrics {
 
 /// The route templates requests are counted by; a request that matched
 /// none counts as `unmatched`.
-const ROUTES: [&str; 12] = [
+const ROUTES: [&str; 13] = [
     "/api/restaurants",
     "/api/restaurants/{id}",
     "/api/restaurants/{id}/menu",
@@ -118,6 +127,7 @@ const ROUTES: [&str; 12] = [
     "/api/orders/{id}",
     "/api/orders/{id}/status",
     "/api/notifications",
+    "/api/notifications/stream",
     "/api/dev/sign-in",
     "/health",
     "/openapi.json",

@@ -13,6 +13,7 @@ mod health;
 mod identity;
 mod limits;
 mod metrics;
+mod notification_stream;
 mod notifications;
 mod openapi;
 mod orders;
@@ -22,6 +23,7 @@ mod sign_in;
 
 pub use limits::RateLimitSettings;
 pub use metrics::Metrics;
+pub use notification_stream::{StreamLimits, StreamSettings};
 pub use sign_in::DevSignIn;
 
 use crate::auth::Verifier;
@@ -90,6 +92,7 @@ pub struct AppState {
     deadline: Duration,
     show_replicas: bool,
     body_read_timeout: Duration,
+    streams: StreamSettings,
     started: Instant,
     /// The OpenAPI document, made once.
     openapi: axum::body::Bytes,
@@ -155,6 +158,8 @@ pub struct ApiSettings {
     /// Origins whose pages may call the API (CORS); none: no page of
     /// another origin may.
     pub cors_origins: Vec<HeaderValue>,
+    /// How live notification streams behave.
+    pub streams: StreamSettings,
 }
 
 /// The REST API over `pools`, for callers `identity` names, counted in
@@ -168,6 +173,7 @@ pub fn router(pools: Pools, settings: ApiSettings, identity: Identity, metrics: 
         deadline: settings.deadline,
         show_replicas: settings.show_replicas,
         body_read_timeout: settings.body_read_timeout,
+        streams: settings.streams,
         started: Instant::now(),
         openapi: openapi::document().into(),
     };
@@ -230,6 +236,7 @@ pub fn router(pools: Pools, settings: ApiSettings, identity: Identity, metrics: 
         .route("/api/orders/{id}", get(orders::get))
         .route("/api/orders/{id}/status", patch(orders::move_status))
         .route("/api/notifications", get(notifications::list))
+        .route("/api/notifications/stream", get(notification_stream::stream))
         .route("/api/dev/sign-in", post(sign_in::sign_in))
         .route("/health", get(health::report))
         .route("/openapi.json", get(openapi_document))
@@ -276,6 +283,8 @@ fn cors(origins: &[HeaderValue]) -> Option<CorsLayer> {
                 CONTENT_TYPE,
                 header(IDEMPOTENCY_KEY),
                 header(REQUEST_ID),
+                // A page resuming a live stream (`fetch`, with its token).
+                header("last-event-id"),
             ])
             .expose_headers([
                 header(REQUEST_ID),

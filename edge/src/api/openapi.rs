@@ -17,7 +17,7 @@ use super::{
         RestaurantList, SignIn, SignedIn, StatusUpdate, fields,
     },
     error::ErrorBody,
-    health, notifications, orders, restaurants, sign_in,
+    health, notification_stream, notifications, orders, restaurants, sign_in,
 };
 use crate::auth::Role;
 use utoipa::{
@@ -47,6 +47,7 @@ use utoipa::{
         orders::get,
         orders::move_status,
         notifications::list,
+        notification_stream::stream,
         sign_in::sign_in,
         health::report,
     ),

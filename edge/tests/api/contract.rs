@@ -53,6 +53,7 @@ async fn the_document_is_openapi_3_1_and_covers_every_route() {
         [
             "/api/dev/sign-in",
             "/api/notifications",
+            "/api/notifications/stream",
             "/api/orders",
             "/api/orders/{id}",
             "/api/orders/{id}/status",

@@ -8,6 +8,7 @@ mod contract;
 mod errors;
 mod failover;
 mod frozen;
+mod live;
 mod metrics;
 mod otlp;
 mod overload;

@@ -80,6 +80,13 @@ fn router_with(cors_origins: Vec<http::HeaderValue>) -> axum::Router {
             sign_ins: 0,
         },
         cors_origins,
+        streams: edge::api::StreamSettings {
+            keep_alive: Duration::from_secs(15),
+            stall_limit: Duration::from_secs(10),
+            reconnect: Duration::from_secs(1),
+            closing: Default::default(),
+            limits: Arc::new(edge::api::StreamLimits::new(16, 4)),
+        },
     };
     let identity = edge::api::Identity {
         verifier: keys().verifier.clone(),

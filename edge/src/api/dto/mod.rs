@@ -11,7 +11,7 @@ mod restaurants;
 
 pub(crate) use fields::{IdempotencyKey, OrderId, RestaurantId};
 pub(crate) use identity::{SignIn, SignedIn};
-pub(crate) use notifications::{NotificationList, NotificationQuery};
+pub(crate) use notifications::{Notification, NotificationList, NotificationQuery, NotificationStreamQuery};
 pub(crate) use orders::{NewOrder, Order, OrderList, OrderQuery, StatusUpdate, parse_status};
 pub(crate) use restaurants::{
     Menu, MenuItem, NewMenuItem, NewRestaurant, Restaurant, RestaurantList, RestaurantQuery,

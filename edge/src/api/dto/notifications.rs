@@ -62,6 +62,23 @@ impl From<notify::ListNotificationsResponse> for NotificationList {
     }
 }
 
+/// Which notifications to stream, and from where.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct NotificationStreamQuery {
+    /// Only notifications about this order.
+    #[param(value_type = Option<OrderIdOrEmpty>)]
+    pub(crate) order_id: Option<String>,
+    /// Only notifications for this recipient.
+    #[param(value_type = Option<Filter120>)]
+    pub(crate) recipient: Option<String>,
+    /// Start after the notification with this seq (0 or none: from the
+    /// first); a `Last-Event-ID` header wins over it.
+    #[param(value_type = Option<u64>, minimum = 0)]
+    pub(crate) after: Option<String>,
+}
+
 /// Which notifications to list.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
