@@ -2,7 +2,9 @@
 //! into gRPC calls balanced over health-probed replica pools
 //! ([`dishpatch_pool`]).
 //!
-//! - [`api`]: routes, JSON shapes, the one error mapping, request ids.
+//! - [`api`]: routes, JSON shapes, the one error mapping, request ids, live
+//!   notification streams.
+//! - `web`: the front end (`edge/web/`), served at `/`.
 //! - [`build`] binds the listener and builds the pools; [`Edge::run`]
 //!   probes and serves until shutdown.
 
@@ -10,6 +12,7 @@ pub mod api;
 pub mod auth;
 mod config;
 mod http;
+mod web;
 
 pub use config::Config;
 

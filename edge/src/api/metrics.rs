@@ -118,7 +118,7 @@ impl Metrics {
 
 /// The route templates requests are counted by; a request that matched
 /// none counts as `unmatched`.
-const ROUTES: [&str; 13] = [
+const ROUTES: [&str; 16] = [
     "/api/restaurants",
     "/api/restaurants/{id}",
     "/api/restaurants/{id}/menu",
@@ -132,6 +132,9 @@ const ROUTES: [&str; 13] = [
     "/health",
     "/openapi.json",
     "/metrics",
+    "/",
+    "/app.js",
+    "/app.css",
 ];
 
 pub(crate) fn route_of(matched: Option<&MatchedPath>) -> &'static str {

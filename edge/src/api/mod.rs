@@ -241,6 +241,7 @@ pub fn router(pools: Pools, settings: ApiSettings, identity: Identity, metrics: 
         .route("/health", get(health::report))
         .route("/openapi.json", get(openapi_document))
         .route("/metrics", get(metrics::expose))
+        .merge(crate::web::routes())
         .fallback(
             |method: http::Method, uri: http::Uri| async move { ApiError::no_route(&method, uri.path()) },
         )

@@ -4,6 +4,7 @@
 
 mod access;
 mod balancing;
+mod browser;
 mod contract;
 mod errors;
 mod failover;

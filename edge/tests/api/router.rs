@@ -466,3 +466,42 @@ async fn pages_of_the_configured_origins_alone_may_call_the_api() {
         "{exposed}"
     );
 }
+
+#[tokio::test]
+async fn the_front_end_is_served_with_its_types_policy_and_validators() {
+    for (path, content_type, holds) in [
+        (
+            "/",
+            "text/html; charset=utf-8",
+            "<script type=\"module\" src=\"/app.js\">",
+        ),
+        ("/app.js", "text/javascript; charset=utf-8", "function follow("),
+        ("/app.css", "text/css; charset=utf-8", ":root"),
+    ] {
+        let response = router().oneshot(get(path)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let headers = response.headers().clone();
+        assert_eq!(headers["content-type"], content_type, "{path}");
+        assert_eq!(headers["cache-control"], "no-cache", "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        let policy = headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            policy.contains("script-src 'self'") && policy.contains("connect-src 'self'"),
+            "the page may run its own script and call its own edge: {policy}"
+        );
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&body).contains(holds), "{path}");
+
+        // Asked again with its ETag: not modified, no body.
+        let again = Request::get(path)
+            .header("if-none-match", headers["etag"].clone())
+            .body(Body::empty())
+            .unwrap();
+        let again = router().oneshot(again).await.unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
+        let body = axum::body::to_bytes(again.into_body(), usize::MAX).await.unwrap();
+        assert!(body.is_empty());
+    }
+}
