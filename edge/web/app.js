@@ -335,7 +335,8 @@ async function orderView(signal) {
     const query = new URLSearchParams();
     if (q.value.trim()) query.set("q", q.value.trim());
     if (cuisine.value.trim()) query.set("cuisine", cuisine.value.trim());
-    const found = await attempt(() => api("GET", `/api/restaurants?${query}`, undefined, {}, signal));
+    const path = query.size ? `/api/restaurants?${query}` : "/api/restaurants";
+    const found = await attempt(() => api("GET", path, undefined, {}, signal));
     if (!found || signal.aborted) return;
     results.replaceChildren(...found.restaurants.map((restaurant) =>
       h("li", { class: "card" }, h("div", { class: "row" },
@@ -614,7 +615,7 @@ async function systemView(signal) {
             h("p", { class: "muted" }, "This edge does not show its replicas (--show-replicas)."))));
     }
     calls.replaceChildren(...recentCalls.map((call) =>
-      h("tr", {}, h("td", {}, call.at.toLocaleTimeString()), h("td", {}, `${call.method} ${call.path}`),
+      h("tr", {}, h("td", {}, call.at.toLocaleTimeString([], { hour12: false })), h("td", {}, `${call.method} ${call.path}`),
         h("td", {}, String(call.status)), h("td", {}, h("code", {}, call.servedBy)))));
     await sleep(1000, signal);
   }
