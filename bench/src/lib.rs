@@ -10,6 +10,7 @@
 //!   servers; [`idle`]: idle keep-alive connections, for memory.
 
 pub mod baseline;
+pub mod fanout;
 mod grpc;
 mod http;
 pub mod idle;

@@ -20,6 +20,30 @@ enum Command {
     Suite(SuiteArgs),
     /// Serves a reference server the suite measures against.
     Serve(ServeArgs),
+    /// Starts the stack on free ports and measures live notification
+    /// streams at scale: N subscribers through the edge, the delay from an
+    /// order's move to its event, and the edge's and notify-svc's memory
+    /// (needs `cargo build --release` first); prints Markdown.
+    Fanout(FanoutArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct FanoutArgs {
+    /// Subscribers, one measurement per number, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000,2000,5000")]
+    subscribers: Vec<usize>,
+
+    /// Orders moved a second while the streams are open.
+    #[arg(long, default_value_t = 500.0)]
+    rate: f64,
+
+    /// The `stack` binary; by default the one beside this one.
+    #[arg(long)]
+    stack: Option<std::path::PathBuf>,
+
+    /// Print the report as JSON instead of Markdown.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -126,10 +150,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match Cli::parse().command {
         Command::Run(args) => run(args).await,
         Command::Suite(args) => suite(args).await,
+        Command::Fanout(args) => fanout(args).await,
         Command::Serve(args) => {
             Ok(bench::baseline::serve(args.baseline, args.listen, args.restaurant).await?)
         }
     }
+}
+
+async fn fanout(args: FanoutArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let stack = match args.stack {
+        Some(stack) => stack,
+        None => std::env::current_exe()?.with_file_name("stack"),
+    };
+    let settings = bench::fanout::FanoutSettings {
+        subscribers: args.subscribers,
+        rate: args.rate,
+    };
+    let report = bench::fanout::run(&stack, &settings).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.markdown());
+    }
+    Ok(())
 }
 
 async fn suite(args: SuiteArgs) -> Result<(), Box<dyn std::error::Error>> {

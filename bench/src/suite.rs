@@ -32,15 +32,15 @@ use tokio::process::Child;
 
 /// A process the suite started.
 #[derive(Debug)]
-struct Started {
-    name: String,
+pub(crate) struct Started {
+    pub(crate) name: String,
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl Started {
     /// `stack serve` running `process` of the plan.
-    async fn serve(name: &str, stack: &Path, process: &Process) -> Result<Self, String> {
+    pub(crate) async fn serve(name: &str, stack: &Path, process: &Process) -> Result<Self, String> {
         let mut args = vec!["serve", process.part.name()];
         args.extend(process.args.iter().map(|arg| arg.to_str().unwrap_or_default()));
         Self::new(name, stack, &args).await
@@ -64,7 +64,7 @@ impl Started {
     }
 
     /// Its resident set now, in MiB.
-    fn rss_mib(&self) -> Option<f64> {
+    pub(crate) fn rss_mib(&self) -> Option<f64> {
         Some(dishpatch::child::resident(self.child.id()?)?.now_mib)
     }
 }
@@ -496,7 +496,7 @@ fn median_run(mut runs: Vec<Report>, by: fn(&Report) -> f64) -> Report {
 }
 
 /// The edge answers 503 until its probes find the replicas.
-async fn wait_for_catalog(target: &Target) -> Result<crate::scenario::Catalog, String> {
+pub(crate) async fn wait_for_catalog(target: &Target) -> Result<crate::scenario::Catalog, String> {
     let mut last = String::new();
     for _ in 0..100 {
         match crate::discover_catalog(target).await {

@@ -179,3 +179,27 @@ async fn the_suite_runs_end_to_end() {
     assert!(idle.connections == 20 && idle.rss_holding_mib > 0.0, "{markdown}");
     assert_eq!(report.peak_rss_mib.len(), 10, "every process: {markdown}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fan_out_runs_end_to_end() {
+    let settings = bench::fanout::FanoutSettings {
+        subscribers: vec![10, 30],
+        rate: 200.0,
+    };
+    let report = bench::fanout::run(binary("stack").as_ref(), &settings)
+        .await
+        .unwrap();
+    let markdown = report.markdown();
+    assert_eq!(report.levels.len(), 2, "{markdown}");
+    for level in &report.levels {
+        assert_eq!(
+            (level.opened, level.delivered),
+            (level.subscribers, level.subscribers),
+            "every stream opened and got its event: {markdown}"
+        );
+        assert!(
+            level.delay_ms[1] >= level.delay_ms[0] && level.edge_mib[0] > 0.0 && level.notify_mib[0] > 0.0,
+            "{markdown}"
+        );
+    }
+}
