@@ -152,22 +152,22 @@ impl OutboxRelay {
         // trace is sampled, child of the span that wrote it, and linked to
         // the spans that wrote the others (each notification names its own
         // trace too).
-        let traces: Vec<TraceContext> = notifications
-            .iter()
-            .filter_map(|notification| TraceContext::continued(&notification.traceparent, None))
-            .collect();
-        let delivery = traces
-            .iter()
-            .find(|trace| trace.is_sampled())
-            .or(traces.first())
-            .cloned();
+        // Parsed again only for links, which only a recorded span has.
+        let traced = || {
+            notifications
+                .iter()
+                .filter_map(|notification| TraceContext::continued(&notification.traceparent, None))
+        };
+        let delivery = traced()
+            .find(TraceContext::is_sampled)
+            .or_else(|| traced().next());
         let mut span = Span::start(delivery.as_ref(), SpanKind::Internal, || {
             "relay notifications".into()
         });
         if span.is_recording() {
             let mut linked: Vec<TraceContext> = delivery.iter().filter_map(TraceContext::caller).collect();
-            let sampled = traces.iter().filter(|trace| trace.is_sampled());
-            for writer in sampled.filter_map(TraceContext::caller) {
+            let sampled = traced().filter(TraceContext::is_sampled);
+            for writer in sampled.filter_map(|trace| trace.caller()) {
                 if !linked.contains(&writer) {
                     span.link(&writer);
                     linked.push(writer);

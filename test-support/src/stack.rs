@@ -186,6 +186,11 @@ impl TestStack {
             .sign(principal, dev::ISSUER, dev::AUDIENCE, Duration::from_secs(3600))
     }
 
+    /// A token for the customer `sub`.
+    pub fn customer_token(&self, sub: &str) -> String {
+        self.token(&Principal::new(sub.to_owned(), Role::Customer, vec![]).expect("a customer"))
+    }
+
     /// A token for an admin, who may do everything.
     pub fn admin_token(&self) -> String {
         self.token(&Principal::new("test-admin".to_owned(), Role::Admin, vec![]).expect("an admin"))

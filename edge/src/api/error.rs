@@ -111,6 +111,21 @@ pub(crate) struct ErrorBody {
     pub(crate) error: ErrorDetail,
 }
 
+impl ErrorBody {
+    /// The body of the error `code` (`message`) of the request `request_id`
+    /// in the trace `trace_id`.
+    pub(crate) fn new(code: &'static str, message: String, request_id: String, trace_id: String) -> Self {
+        Self {
+            error: ErrorDetail {
+                code,
+                message,
+                request_id,
+                trace_id,
+            },
+        }
+    }
+}
+
 /// What went wrong.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]

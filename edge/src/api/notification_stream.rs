@@ -28,7 +28,7 @@
 use super::{
     AppState, Call,
     dto::{Notification, NotificationStreamQuery},
-    error::{ApiError, ErrorBody, ErrorDetail},
+    error::{ApiError, ErrorBody},
     extract::Query,
     identity::Caller,
 };
@@ -553,14 +553,7 @@ impl Delivery {
 
     /// An `error` event with the body a JSON error would have.
     fn error_event(&self, code: &'static str, message: String, id: Option<u64>) -> Event {
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code,
-                message,
-                request_id: self.request_id.clone(),
-                trace_id: self.trace_id.clone(),
-            },
-        };
+        let body = ErrorBody::new(code, message, self.request_id.clone(), self.trace_id.clone());
         let event = Event::default().event("error");
         let event = match id {
             Some(id) => event.id(id.to_string()),
@@ -578,4 +571,55 @@ fn event_of(notification: pb::Notification) -> Event {
         .event(kind)
         .json_data(Notification::from(notification))
         .expect("a notification serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fills a buffer that a reader drains by `take` events every `every`;
+    /// whether the reader was cut off (a 10 s stall limit) within `within`.
+    async fn cut_off(take: usize, every: Duration, within: Duration) -> bool {
+        let (buffer, mut events) = mpsc::channel(BUFFER);
+        let reader = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                for _ in 0..take {
+                    events.recv().await;
+                }
+            }
+        });
+        let (closing, mut stall) = (CancellationToken::new(), Stall::default());
+        let started = Instant::now();
+        let mut seq = 0;
+        let stalled = loop {
+            if started.elapsed() >= within {
+                break false;
+            }
+            seq += 1;
+            let event = (seq, Event::default().data("-"));
+            match stall
+                .send(&buffer, event, Duration::from_secs(10), &closing)
+                .await
+            {
+                Sent::Yes => {}
+                Sent::Stalled => break true,
+                Sent::Stop => panic!("nothing stops this reader"),
+            }
+        };
+        reader.abort();
+        stalled
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_taking_a_buffer_s_worth_within_the_limit_keeps_up() {
+        assert!(!cut_off(BUFFER, Duration::from_secs(5), Duration::from_secs(120)).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reader_that_trickles_while_its_buffer_stays_full_is_cut_off() {
+        // One event every 9 s: never 10 s without taking one, yet never
+        // catching up.
+        assert!(cut_off(1, Duration::from_secs(9), Duration::from_secs(120)).await);
+    }
 }

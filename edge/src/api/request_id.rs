@@ -6,7 +6,7 @@
 //! error body that names both.
 
 use super::{
-    error::{ErrorBody, ErrorDetail, ErrorDetails},
+    error::{ErrorBody, ErrorDetails},
     metrics::{method_of, route_of},
 };
 use axum::{
@@ -81,14 +81,8 @@ fn error_body(
     trace_id: String,
     original: Response,
 ) -> Response {
-    let body = ErrorBody {
-        error: ErrorDetail {
-            code: details.code,
-            message: details.message,
-            request_id: id.to_str().unwrap_or_default().to_owned(),
-            trace_id,
-        },
-    };
+    let request_id = id.to_str().unwrap_or_default().to_owned();
+    let body = ErrorBody::new(details.code, details.message, request_id, trace_id);
     let (parts, _) = original.into_parts();
     let mut response = (status, axum::Json(body)).into_response();
     for (name, value) in &parts.headers {

@@ -29,8 +29,8 @@ impl Callers {
             fleet.token(&Principal::new(sub.to_owned(), role, restaurants).unwrap())
         };
         Self {
-            ana: token("ana", Role::Customer, &[]),
-            bob: token("bob", Role::Customer, &[]),
+            ana: fleet.customer_token("ana"),
+            bob: fleet.customer_token("bob"),
             kitchen: token("kim", Role::Restaurant, &[restaurant]),
             elsewhere: token("eli", Role::Restaurant, &[other]),
             admin: fleet.admin_token(),

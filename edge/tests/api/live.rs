@@ -324,11 +324,10 @@ async fn streams_carry_only_what_their_caller_may_read_and_are_limited_in_number
     config.max_streams_per_caller = 2;
     let base = fleet.extra_edge(config).await;
     let notify = fleet.notifications[0].addr();
-    let customer = |name: &str| {
-        let principal = edge::auth::Principal::new(name.to_owned(), edge::auth::Role::Customer, vec![]);
-        client_of(&fleet.token(&principal.unwrap()))
-    };
-    let (ana, bob) = (customer("ana"), customer("bob"));
+    let (ana, bob) = (
+        client_of(&fleet.customer_token("ana")),
+        client_of(&fleet.customer_token("bob")),
+    );
     let order = "ord_0000000000000000000000000000abcd";
     record(notify, "bob", 0, 2, 10).await;
     record_about(notify, order, "ana", 0, 1, 10).await;
@@ -464,10 +463,7 @@ async fn errors_before_the_stream_are_json_and_after_it_an_error_event() {
         let message = body["error"]["message"].as_str().unwrap();
         assert!(message.contains(says), "{query}: {message}");
     }
-    let ana =
-        client_of(&fleet.token(
-            &edge::auth::Principal::new("ana".to_owned(), edge::auth::Role::Customer, vec![]).unwrap(),
-        ));
+    let ana = client_of(&fleet.customer_token("ana"));
     let forbidden = ana
         .get(fleet.url(&format!("{stream}?recipient=bob")))
         .send()
