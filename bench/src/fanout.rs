@@ -38,6 +38,8 @@ use tokio::{net::TcpStream, sync::Semaphore, task::JoinSet, time::Instant};
 const WORKERS: usize = 32;
 /// How long every stream has to open, and every event to arrive.
 const PATIENCE: Duration = Duration::from_secs(60);
+/// Tries to place an order the edge times out or refuses for now.
+const PLACE_TRIES: u32 = 4;
 /// Streams being opened at once.
 const OPENING: usize = 128;
 /// Tries to open a stream the edge refuses for now.
@@ -263,9 +265,21 @@ async fn place_orders(
                     items: vec![(item.clone(), 1)],
                     idempotency_key: format!("fanout-{run:x}-{number}"),
                 };
-                match connection.send(&order).await {
-                    Outcome::Placed(Some(id)) => placed.push(id),
-                    outcome => return Err(format!("placing an order: {outcome:?}")),
+                // A timeout or a refusal under load is tried again: the
+                // idempotency key places the order once.
+                let mut tries = 0;
+                loop {
+                    tries += 1;
+                    match connection.send(&order).await {
+                        Outcome::Placed(Some(id)) => {
+                            placed.push(id);
+                            break;
+                        }
+                        outcome if tries >= PLACE_TRIES => {
+                            return Err(format!("placing an order, {tries} tries: {outcome:?}"));
+                        }
+                        _ => tokio::time::sleep(Duration::from_millis(100) * tries).await,
+                    }
                 }
             }
             Ok(placed)
