@@ -92,7 +92,62 @@ async fn filters_the_stream(backend: Backend) {
     );
 }
 
-test_support::on_each_backend!(replays_then_follows_every_replica, filters_the_stream);
+/// A subscriber that stops reading while thousands are recorded (more than
+/// its connection's flow-control window, ~2 MiB, and the feed keep for it)
+/// gets every one when it reads again: in order, once.
+async fn one_that_falls_behind_misses_nothing(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let (_service, mut client) = super::spawn(&store).await;
+    let order = ORDER.generate();
+    let mut stream = client
+        .subscribe(pb::SubscribeRequest {
+            order_id: order.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    client
+        .record_notification(record("first", &order, "ana"))
+        .await
+        .unwrap();
+    let first = next(&mut stream).await;
+
+    let mut recorded = std::collections::BTreeSet::new();
+    for batch in 0..12 {
+        let notifications: Vec<_> = (0..500)
+            .map(|n| pb::RecordNotificationRequest {
+                message: "a long message ".repeat(60),
+                ..record(&format!("behind-{batch}-{n}"), &order, "ana")
+            })
+            .collect();
+        recorded.extend(notifications.iter().map(|n| n.event_id.clone()));
+        client
+            .record_notifications(pb::RecordNotificationsRequest { notifications })
+            .await
+            .unwrap();
+    }
+    let (mut last_seq, mut received) = (first.seq, std::collections::BTreeSet::new());
+    while received.len() < recorded.len() {
+        let notification = next(&mut stream).await;
+        assert!(
+            notification.seq > last_seq,
+            "in order, once: {} after {last_seq}",
+            notification.seq
+        );
+        last_seq = notification.seq;
+        received.insert(notification.event_id);
+    }
+    assert_eq!(received, recorded);
+    let quiet = tokio::time::timeout(Duration::from_millis(300), stream.message()).await;
+    assert!(quiet.is_err(), "nothing more arrives: {quiet:?}");
+}
+
+test_support::on_each_backend!(
+    replays_then_follows_every_replica,
+    filters_the_stream,
+    one_that_falls_behind_misses_nothing
+);
 
 #[tokio::test]
 async fn shutdown_ends_open_streams() {
