@@ -9,7 +9,7 @@ use dishpatch::{
     error::ServiceError,
     ids::ORDER,
     proto::{order::v1 as pb, restaurant::v1::PriceItemsResponse},
-    store::{Store, WriteError, placeholders},
+    store::{Select, Store, WriteError, placeholders},
     time,
     trace::TraceContext,
 };
@@ -156,6 +156,17 @@ fn status_named(name: &str) -> Result<OrderStatus, ServiceError> {
     OrderStatus::from_name(name).ok_or_else(|| corrupt(format!("unknown order status {name:?} in the store")))
 }
 
+/// The query of [`OrderStore::list`]: one page of orders passing `filter`,
+/// newest first, one more than the page to tell whether more follow.
+fn list_query(filter: &OrderFilter) -> Select<'_> {
+    Select::new(format!("SELECT {ORDER_COLUMNS} FROM orders"))
+        .and("status = $", filter.status.map(OrderStatus::name))
+        .and("restaurant_id = $", filter.restaurant_id.as_deref())
+        .and("customer = $", filter.customer.as_deref())
+        .and("id < $", filter.before.as_deref())
+        .then("ORDER BY id DESC LIMIT $", filter.page_size + 1)
+}
+
 /// Orders and the outbox in a [`Store`].
 #[derive(Debug, Clone)]
 pub(crate) struct OrderStore {
@@ -267,21 +278,8 @@ impl OrderStore {
 
     /// One page of orders, newest first, and whether more follow.
     pub(crate) async fn list(&self, filter: &OrderFilter) -> Result<(Vec<pb::Order>, bool), ServiceError> {
-        let sql = format!(
-            "SELECT {ORDER_COLUMNS} FROM orders
-             WHERE ($1 IS NULL OR status = $1)
-               AND ($2 IS NULL OR restaurant_id = $2)
-               AND ($3 IS NULL OR customer = $3)
-               AND ($4 IS NULL OR id < $4)
-             ORDER BY id DESC LIMIT $5"
-        );
-        let rows = sqlx::query_as::<_, OrderRow>(&sql)
-            .bind(filter.status.map(OrderStatus::name))
-            .bind(&filter.restaurant_id)
-            .bind(&filter.customer)
-            .bind(&filter.before)
-            .bind(filter.page_size + 1)
-            .fetch_all(self.store.pool());
+        let (sql, arguments) = list_query(filter).build();
+        let rows = sqlx::query_as_with::<_, OrderRow, _>(&sql, arguments).fetch_all(self.store.pool());
         let rows = self.store.timed("list_orders", rows).await?;
         let (rows, more) = dishpatch::page::split(rows, filter.page_size);
         let orders = self
@@ -548,4 +546,41 @@ async fn record_statuses(
     }
     insert.execute(&mut **transaction).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use test_support::{Backend, TestStore, stores::assert_served_by_index};
+
+    /// Whatever a list filters on, an index finds it: none reads the table
+    /// (at 100k orders a scan took 0.2-0.5 s per request).
+    #[tokio::test]
+    async fn every_list_filter_is_served_by_an_index() {
+        let test_store = TestStore::new(Backend::Sqlite).await;
+        let store = Store::open(test_store.url(), &crate::MIGRATIONS).await.unwrap();
+        let some = |value: &str| Some(value.to_owned());
+        let filters = [
+            (Some(OrderStatus::Placed), None, None, None),
+            (None, some("rst_1"), None, None),
+            (None, None, some("ana"), None),
+            (None, None, some("ana"), some("ord_2")),
+            (
+                Some(OrderStatus::Ready),
+                some("rst_1"),
+                some("ana"),
+                some("ord_2"),
+            ),
+        ];
+        for (status, restaurant_id, customer, before) in filters {
+            let filter = OrderFilter {
+                status,
+                restaurant_id,
+                customer,
+                page_size: 20,
+                before,
+            };
+            assert_served_by_index(&store, list_query(&filter), &filter).await;
+        }
+    }
 }

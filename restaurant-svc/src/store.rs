@@ -5,7 +5,7 @@ use dishpatch::{
     error::{ServiceError, is_unique_violation},
     ids::{MENU_ITEM, RESTAURANT},
     proto::restaurant::v1 as pb,
-    store::{Store, placeholders_after},
+    store::{Select, Store, placeholders_after},
     time,
 };
 use tokio::time::Instant;
@@ -67,6 +67,16 @@ struct NamedMenuItemRow {
 const RESTAURANT_COLUMNS: &str = "id, name, cuisine, address, rating, created_at";
 const MENU_ITEM_COLUMNS: &str = "id, restaurant_id, name, description, price_cents, available";
 
+/// The query of [`RestaurantStore::list_restaurants`]: one page, one more
+/// than the page to tell whether more follow.
+fn list_query(filter: &RestaurantFilter) -> Select<'_> {
+    Select::new(format!("SELECT {RESTAURANT_COLUMNS} FROM restaurants"))
+        .and("lower(cuisine) = $", filter.cuisine.as_deref())
+        .and("lower(name) LIKE $ ESCAPE '\\'", filter.name_pattern.as_deref())
+        .and("id > $", filter.after.as_deref())
+        .then("ORDER BY id LIMIT $", filter.page_size + 1)
+}
+
 /// Restaurants and menus in a [`Store`].
 #[derive(Debug, Clone)]
 pub(crate) struct RestaurantStore {
@@ -127,19 +137,8 @@ impl RestaurantStore {
         &self,
         filter: &RestaurantFilter,
     ) -> Result<(Vec<pb::Restaurant>, bool), ServiceError> {
-        let sql = format!(
-            "SELECT {RESTAURANT_COLUMNS} FROM restaurants
-             WHERE ($1 IS NULL OR lower(cuisine) = $1)
-               AND ($2 IS NULL OR lower(name) LIKE $2 ESCAPE '\\')
-               AND ($3 IS NULL OR id > $3)
-             ORDER BY id LIMIT $4"
-        );
-        let query = sqlx::query_as::<_, RestaurantRow>(&sql)
-            .bind(&filter.cuisine)
-            .bind(&filter.name_pattern)
-            .bind(&filter.after)
-            .bind(filter.page_size + 1)
-            .fetch_all(self.store.pool());
+        let (sql, arguments) = list_query(filter).build();
+        let query = sqlx::query_as_with::<_, RestaurantRow, _>(&sql, arguments).fetch_all(self.store.pool());
         let rows = self.store.timed("list_restaurants", query).await?;
         let (rows, more) = dishpatch::page::split(rows, filter.page_size);
         Ok((rows.into_iter().map(Into::into).collect(), more))
@@ -294,6 +293,29 @@ impl RestaurantStore {
                 changes.name.as_deref().unwrap_or_default()
             ))),
             Err(error) => Err(error.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use test_support::{Backend, TestStore, stores::assert_served_by_index};
+
+    /// A cuisine is found by its index, with or without a page token. (A
+    /// name matches anywhere in it, which no index can serve.)
+    #[tokio::test]
+    async fn a_cuisine_is_found_by_its_index() {
+        let test_store = TestStore::new(Backend::Sqlite).await;
+        let store = Store::open(test_store.url(), &crate::MIGRATIONS).await.unwrap();
+        for after in [None, Some("rst_1".to_owned())] {
+            let filter = RestaurantFilter {
+                cuisine: Some("thai".to_owned()),
+                name_pattern: None,
+                page_size: 20,
+                after,
+            };
+            assert_served_by_index(&store, list_query(&filter), &filter).await;
         }
     }
 }

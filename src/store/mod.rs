@@ -12,8 +12,10 @@
 //! was told it failed.
 
 mod metrics;
+mod select;
 mod write_turn;
 
+pub use select::Select;
 pub use write_turn::WriteTurn;
 
 use sqlx::{Any, AnyPool, Executor, Transaction, any::AnyPoolOptions, migrate::Migrator};

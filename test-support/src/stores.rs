@@ -44,3 +44,25 @@ impl TestStore {
         &self.url
     }
 }
+
+/// Asserts that SQLite answers `select` on `store` from indexes, every step
+/// of its plan a `SEARCH` (such as `SEARCH orders USING INDEX
+/// orders_by_customer (customer=?)`) and none a `SCAN` of a table; `what`
+/// names the query in the failure.
+pub async fn assert_served_by_index(
+    store: &dishpatch::store::Store,
+    select: dishpatch::store::Select<'_>,
+    what: &dyn std::fmt::Debug,
+) {
+    let (sql, arguments) = select.build();
+    let steps: Vec<(i64, i64, i64, String)> =
+        sqlx::query_as_with(&format!("EXPLAIN QUERY PLAN {sql}"), arguments)
+            .fetch_all(store.pool())
+            .await
+            .expect("SQLite explains the query");
+    let plan: Vec<String> = steps.into_iter().map(|(_, _, _, detail)| detail).collect();
+    assert!(
+        plan.iter().all(|step| step.starts_with("SEARCH")),
+        "{what:?}: {plan:?}"
+    );
+}
