@@ -182,8 +182,13 @@ impl TestStack {
     /// A token for `principal`, valid for an hour, signed with the key
     /// the plan's edge trusts.
     pub fn token(&self, principal: &Principal) -> String {
-        self.signing_key
-            .sign(principal, dev::ISSUER, dev::AUDIENCE, Duration::from_secs(3600))
+        self.token_for(principal, Duration::from_secs(3600))
+    }
+
+    /// A token for `principal` valid for `ttl`, rounded down to whole
+    /// seconds.
+    pub fn token_for(&self, principal: &Principal, ttl: Duration) -> String {
+        self.signing_key.sign(principal, dev::ISSUER, dev::AUDIENCE, ttl)
     }
 
     /// A token for the customer `sub`.

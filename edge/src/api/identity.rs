@@ -6,7 +6,7 @@
 //! browsing as nobody.
 
 use super::error::ApiError;
-use crate::auth::{Principal, Verifier};
+use crate::auth::{Principal, Verified, Verifier};
 use axum::{
     extract::{FromRequestParts, Request, State},
     middleware::Next,
@@ -24,8 +24,8 @@ pub(crate) async fn authenticate(
     match bearer(request.headers()) {
         Ok(None) => {}
         Ok(Some(token)) => match verifier.verify(token) {
-            Ok(principal) => {
-                request.extensions_mut().insert(principal);
+            Ok(verified) => {
+                request.extensions_mut().insert(verified);
             }
             Err(rejected) => return ApiError::invalid_token(rejected.to_string()).into_response(),
         },
@@ -52,13 +52,13 @@ fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 /// The verified caller of a route that needs one; an anonymous request to
 /// such a route is answered 401.
 #[derive(Debug, Clone)]
-pub(crate) struct Caller(pub(crate) Arc<Principal>);
+pub(crate) struct Caller(pub(crate) Verified);
 
 impl std::ops::Deref for Caller {
     type Target = Principal;
 
     fn deref(&self) -> &Principal {
-        &self.0
+        &self.0.principal
     }
 }
 
@@ -68,7 +68,7 @@ impl<S: Sync> FromRequestParts<S> for Caller {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         parts
             .extensions
-            .get::<Arc<Principal>>()
+            .get::<Verified>()
             .cloned()
             .map(Self)
             .ok_or_else(ApiError::unauthenticated)

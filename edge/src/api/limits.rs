@@ -9,7 +9,7 @@
 //! them often, and they call no service.
 
 use super::error::ApiError;
-use crate::auth::Principal;
+use crate::auth::{Principal, Verified};
 use axum::{
     extract::{ConnectInfo, Request, State},
     middleware::Next,
@@ -146,8 +146,8 @@ pub(crate) async fn limit(State(limits): State<Arc<RateLimits>>, request: Reques
     let Some(class) = limits.class_of(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
-    let key = match request.extensions().get::<Arc<Principal>>() {
-        Some(principal) => CallerKey::Principal(principal.clone()),
+    let key = match request.extensions().get::<Verified>() {
+        Some(verified) => CallerKey::Principal(verified.principal.clone()),
         None => CallerKey::Address(
             request
                 .extensions()

@@ -19,7 +19,9 @@
 //! - the client goes away: the task ends with its next send or wait,
 //!   dropping the subscription;
 //! - the edge shuts down: streams end, without an error, so clients
-//!   reconnect to another edge.
+//!   reconnect to another edge;
+//! - the caller's token expires: the stream ends with an `error` event
+//!   (`invalid_token`) after the notifications already buffered.
 //!
 //! Streams are limited in number, in all and per caller: past either, the
 //! request is refused (503, 429) before a stream starts. Errors before the
@@ -224,8 +226,18 @@ pub(crate) async fn stream(
         backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(2)),
         settings: settings.clone(),
     };
+    // The stream reads what the token allows for as long as the token may
+    // be used, not beyond.
+    let expires = Instant::now() + caller.0.usable_for();
     tokio::spawn(async move {
-        if let Some(ending) = forwarder.forward(subscribed.message, &buffer).await {
+        let ending = tokio::select! {
+            ending = forwarder.forward(subscribed.message, &buffer) => ending,
+            () = tokio::time::sleep_until(expires) => Some(Ending::Failed(ApiError::invalid_token(
+                "your token expired; reconnect with a fresh one (Last-Event-ID resumes after the last \
+                 notification received)",
+            ))),
+        };
+        if let Some(ending) = ending {
             let _ = end.send(ending);
         }
     });

@@ -14,7 +14,7 @@ mod keys;
 mod verify;
 
 pub use keys::KeySource;
-pub use verify::{Rejected, Verifier, VerifierSettings};
+pub use verify::{Rejected, Verified, Verifier, VerifierSettings};
 
 use dishpatch::{ids::RESTAURANT, validate};
 use serde::{Deserialize, Serialize};

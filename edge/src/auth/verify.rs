@@ -88,9 +88,19 @@ struct PrincipalClaims {
 
 /// A principal whose token verified, and until when the token may be used.
 #[derive(Debug, Clone)]
-struct Verified {
-    principal: Arc<Principal>,
-    usable_until: u64,
+pub struct Verified {
+    /// Who the token names.
+    pub principal: Arc<Principal>,
+    /// Its `exp` with the leeway, in seconds since the Unix epoch.
+    pub usable_until: u64,
+}
+
+impl Verified {
+    /// How long the token may still be used, to the moment `usable_until`
+    /// begins.
+    pub fn usable_for(&self) -> Duration {
+        Duration::from_secs(self.usable_until).saturating_sub(since_epoch())
+    }
 }
 
 /// Checks tokens against the configured keys.
@@ -146,16 +156,15 @@ impl Verifier {
     }
 
     /// The principal `token` names, if it verifies.
-    pub fn verify(&self, token: &str) -> Result<Arc<Principal>, Rejected> {
+    pub fn verify(&self, token: &str) -> Result<Verified, Rejected> {
         if let Some(verified) = self.verified.get(token)
             && verified.usable_until > unix_now()
         {
-            return Ok(verified.principal);
+            return Ok(verified);
         }
         let verified = self.verify_afresh(token)?;
-        let principal = verified.principal.clone();
-        self.verified.insert(token.to_owned(), verified);
-        Ok(principal)
+        self.verified.insert(token.to_owned(), verified.clone());
+        Ok(verified)
     }
 
     fn verify_afresh(&self, token: &str) -> Result<Verified, Rejected> {
@@ -191,11 +200,18 @@ impl Verifier {
             }
         }
         let claims = outcome?.claims;
+        // Expired from the second `exp` names on (RFC 7519 4.1.4: the time
+        // must be before it), where jsonwebtoken allows that second too:
+        // so a token is refused from the moment a stream it opened ends.
+        let usable_until = claims.exp.saturating_add(self.leeway);
+        if usable_until <= unix_now() {
+            return Err(Rejected::Expired);
+        }
         let principal =
             Principal::new(claims.sub, claims.role, claims.restaurants).map_err(Rejected::Claims)?;
         Ok(Verified {
             principal: Arc::new(principal),
-            usable_until: claims.exp.saturating_add(self.leeway),
+            usable_until,
         })
     }
 
@@ -256,10 +272,11 @@ fn rejected(kind: ErrorKind) -> Rejected {
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
+    since_epoch().as_secs()
+}
+
+fn since_epoch() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -283,7 +300,7 @@ mod tests {
         let verifier = verifier(vec![KeySource::Jwks(dir.path().join(JWKS_FILE))]).unwrap();
         let ana = Principal::new("ana".into(), Role::Customer, vec![]).unwrap();
         let token = key.sign(&ana, ISSUER, AUDIENCE, Duration::from_secs(1));
-        assert_eq!(*verifier.verify(&token).unwrap(), ana);
+        assert_eq!(*verifier.verify(&token).unwrap().principal, ana);
         assert!(verifier.verified.get(&token).is_some(), "remembered");
         std::thread::sleep(Duration::from_millis(2100));
         assert_eq!(verifier.verify(&token).unwrap_err(), Rejected::Expired);
@@ -308,7 +325,7 @@ mod tests {
         let verifier = verifier(vec![KeySource::Pem(pem)]).unwrap();
         let admin = Principal::new("root".into(), Role::Admin, vec![]).unwrap();
         let token = key.sign(&admin, ISSUER, AUDIENCE, Duration::from_secs(60));
-        assert_eq!(*verifier.verify(&token).unwrap(), admin);
+        assert_eq!(*verifier.verify(&token).unwrap().principal, admin);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! notify-svc replica under a stream dies or drains, a reader that falls
 //! behind told where to resume, errors before the stream as JSON and after
 //! it as an `error` event, keep-alive comments, and streams ended by the
-//! edge's shutdown.
+//! edge's shutdown or by their token's expiry.
 
 use super::{Fleet, client_of};
 use dishpatch::proto::notify::v1::{
@@ -495,6 +495,40 @@ async fn errors_before_the_stream_are_json_and_after_it_an_error_event() {
     assert_eq!(unavailable.status(), 503);
     let body: Value = unavailable.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unavailable");
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_its_token_expires() {
+    let fleet = Fleet::start().await;
+    let mut config = fleet.edge_config();
+    config.jwt_leeway = Duration::ZERO;
+    let base = fleet.extra_edge(config).await;
+    let ana = edge::auth::Principal::new("ana".to_owned(), edge::auth::Role::Customer, vec![]).unwrap();
+    let token = fleet.token_for(&ana, Duration::from_secs(3));
+    let ana = client_of(&token);
+    let mut stream = EventStream::open(&ana, &base, "/api/notifications/stream", None).await;
+    record(fleet.notifications[0].addr(), "ana", 0, 1, 10).await;
+    let received = stream.take(1).await;
+
+    let ended = stream.next().await.expect("an error event");
+    assert_eq!(ended.event, "error");
+    assert_eq!(ended.data["error"]["code"], "invalid_token", "{:?}", ended.data);
+    assert!(
+        ended.data["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("token expired"),
+        "{:?}",
+        ended.data
+    );
+    assert!(stream.next().await.is_none(), "the stream ends after its error");
+    let again = ana
+        .get(format!("{base}/api/notifications/stream"))
+        .header("last-event-id", received[0].id.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 401, "the expired token opens no stream");
 }
 
 #[tokio::test]
