@@ -300,17 +300,28 @@ impl RestaurantStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use test_support::{Backend, TestStore, stores::assert_served_by_index};
+    use test_support::{
+        Backend, TestStore,
+        stores::{assert_served_by_index, fill_on_postgres},
+    };
 
     /// A cuisine is found by its index, with or without a page token. (A
     /// name matches anywhere in it, which no index can serve.)
-    #[tokio::test]
-    async fn a_cuisine_is_found_by_its_index() {
-        let test_store = TestStore::new(Backend::Sqlite).await;
+    async fn a_cuisine_is_found_by_its_index(backend: Backend) {
+        let test_store = TestStore::new(backend).await;
         let store = Store::open(test_store.url(), &crate::MIGRATIONS).await.unwrap();
-        for after in [None, Some("rst_1".to_owned())] {
+        fill_on_postgres(
+            &store,
+            &[
+                "INSERT INTO restaurants (id, name, cuisine, address, rating, created_at)
+               SELECT 'rst_' || lpad(to_hex(g), 32, '0'), 'R' || g, 'cuisine-' || (g % 500), 'A', 4.0, g
+               FROM generate_series(1, 20000) AS g",
+            ],
+        )
+        .await;
+        for after in [None, Some("rst_00000000000000000000000000000100".to_owned())] {
             let filter = RestaurantFilter {
-                cuisine: Some("thai".to_owned()),
+                cuisine: Some("cuisine-7".to_owned()),
                 name_pattern: None,
                 page_size: 20,
                 after,
@@ -318,4 +329,6 @@ mod tests {
             assert_served_by_index(&store, list_query(&filter), &filter).await;
         }
     }
+
+    test_support::on_each_backend!(a_cuisine_is_found_by_its_index);
 }
