@@ -12,10 +12,9 @@ use crate::{
     http::HttpConnection,
     load::Outcome,
     scenario::{Catalog, Operation},
-    suite::{Started, wait_for_catalog},
+    suite::{Started, admin_token, start_stack, wait_for_catalog},
     target::Target,
 };
-use edge::auth::{Principal, Role, dev};
 use hdrhistogram::Histogram;
 use http::{Request, header};
 use http_body_util::{BodyExt, Empty};
@@ -91,10 +90,7 @@ pub async fn run(stack: &Path, settings: &FanoutSettings) -> Result<FanoutReport
     crate::idle::raise_fd_limit(most as u64 * 2 + 512)?;
     let data = std::env::temp_dir().join(format!("dishpatch-fanout-{}", std::process::id()));
     std::fs::create_dir_all(&data).map_err(|error| format!("creating {}: {error}", data.display()))?;
-    let admin = Principal::new("bench".to_owned(), Role::Admin, Vec::new())?;
-    let token: Arc<str> = stack::signing_key(&data)?
-        .sign(&admin, dev::ISSUER, dev::AUDIENCE, Duration::from_secs(3600))
-        .into();
+    let token = admin_token(&data)?;
     let streams = (most + 16).to_string();
     let layout = Layout {
         replicas: 2,
@@ -117,11 +113,7 @@ pub async fn run(stack: &Path, settings: &FanoutSettings) -> Result<FanoutReport
             .to_vec(),
         )],
     };
-    let plan = Plan::new(&layout)?;
-    let mut started = Vec::new();
-    for process in &plan.processes {
-        started.push(Started::serve(&process.name, stack, process).await?);
-    }
+    let started = start_stack(stack, &Plan::new(&layout)?).await?;
     let edge = started
         .iter()
         .find(|started| started.name == "edge")

@@ -39,38 +39,46 @@ impl HttpConnection {
 
     /// Sends `operation` and reads the whole answer.
     pub(crate) async fn send(&mut self, operation: &Operation) -> Outcome {
+        let request = request(&self.authority, self.authorization.as_ref(), operation);
+        match self.exchange(request).await {
+            Ok((status, body)) => match operation {
+                Operation::PlaceOrder { .. } if status == StatusCode::CREATED => {
+                    Outcome::Placed(order_id(&body))
+                }
+                _ => Outcome::Ok,
+            },
+            Err(failed) => failed,
+        }
+    }
+
+    /// GETs `path` (with its query): the body of a success.
+    pub(crate) async fn get(&mut self, path: &str) -> Result<Bytes, Outcome> {
+        let request = builder(&self.authority, self.authorization.as_ref(), Method::GET, path)
+            .body(Full::new(Bytes::new()))
+            .expect("a well-formed request");
+        Ok(self.exchange(request).await?.1)
+    }
+
+    /// Sends `request` and reads the whole answer: its status and body if
+    /// it is a success.
+    async fn exchange(&mut self, request: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes), Outcome> {
         let sender = match &mut self.sender {
             Some(sender) if sender.is_ready() => sender,
-            _ => match self.connect().await {
-                Ok(sender) => self.sender.insert(sender),
-                Err(outcome) => return outcome,
-            },
+            _ => self.sender.insert(self.connect().await?),
         };
-        let answer = match sender
-            .send_request(request(&self.authority, self.authorization.as_ref(), operation))
-            .await
-        {
-            Ok(answer) => answer,
-            Err(_) => {
-                self.sender = None;
-                return Outcome::Failed("io".into());
-            }
+        let Ok(answer) = sender.send_request(request).await else {
+            self.sender = None;
+            return Err(Outcome::Failed("io".into()));
         };
         let status = answer.status();
-        let body = match answer.into_body().collect().await {
-            Ok(body) => body.to_bytes(),
-            Err(_) => {
-                self.sender = None;
-                return Outcome::Failed("io".into());
-            }
+        let Ok(body) = answer.into_body().collect().await else {
+            self.sender = None;
+            return Err(Outcome::Failed("io".into()));
         };
         if !status.is_success() {
-            return Outcome::Failed(format!("http {}", status.as_u16()));
+            return Err(Outcome::Failed(format!("http {}", status.as_u16())));
         }
-        match operation {
-            Operation::PlaceOrder { .. } if status == StatusCode::CREATED => Outcome::Placed(order_id(&body)),
-            _ => Outcome::Ok,
-        }
+        Ok((status, body.to_bytes()))
     }
 
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, Outcome> {
@@ -117,13 +125,7 @@ fn request(
             Some(serde_json::json!({ "status": status })),
         ),
     };
-    let mut builder = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::HOST, authority);
-    if let Some(authorization) = authorization {
-        builder = builder.header(header::AUTHORIZATION, authorization);
-    }
+    let mut builder = builder(authority, authorization, method, &path);
     if let Operation::PlaceOrder { idempotency_key, .. } = operation {
         builder = builder.header("idempotency-key", idempotency_key.as_str());
     }
@@ -140,4 +142,21 @@ fn request(
 fn order_id(body: &[u8]) -> Option<String> {
     let order: serde_json::Value = serde_json::from_slice(body).ok()?;
     order["id"].as_str().map(str::to_owned)
+}
+
+/// A request to `path` of the edge at `authority`, carrying `authorization`.
+fn builder(
+    authority: &str,
+    authorization: Option<&HeaderValue>,
+    method: Method,
+    path: &str,
+) -> http::request::Builder {
+    let builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, authority);
+    match authorization {
+        Some(authorization) => builder.header(header::AUTHORIZATION, authorization),
+        None => builder,
+    }
 }

@@ -16,7 +16,9 @@ mod http;
 pub mod idle;
 pub mod load;
 pub mod report;
+pub mod scale;
 pub mod scenario;
+pub mod seed;
 pub mod suite;
 pub mod target;
 

@@ -25,6 +25,76 @@ enum Command {
     /// order's move to its event, and the edge's and notify-svc's memory
     /// (needs `cargo build --release` first); prints Markdown.
     Fanout(FanoutArgs),
+    /// Fills order-svc's and notify-svc's stores (new or empty ones) with a
+    /// year of orders and their notifications, fast.
+    Seed(SeedArgs),
+    /// Seeds stores of its own, starts the stack on them, and times every
+    /// list and filter of the API one request at a time (needs `cargo build
+    /// --release` first); prints Markdown.
+    Scale(ScaleArgs),
+}
+
+/// How much `seed` and `scale` put in the stores.
+#[derive(Debug, clap::Args)]
+struct SeedAmounts {
+    /// Orders.
+    #[arg(long, default_value_t = 1_000_000)]
+    orders: usize,
+
+    /// Notifications, spread over the orders.
+    #[arg(long, default_value_t = 3_000_000)]
+    notifications: usize,
+
+    /// Restaurants the orders are from.
+    #[arg(long, default_value_t = 100)]
+    restaurants: usize,
+
+    /// Customers who placed them.
+    #[arg(long, default_value_t = 20_000)]
+    customers: usize,
+}
+
+impl SeedAmounts {
+    fn settings(&self) -> bench::seed::SeedSettings {
+        bench::seed::SeedSettings {
+            orders: self.orders,
+            notifications: self.notifications,
+            restaurants: self.restaurants,
+            customers: self.customers,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct SeedArgs {
+    /// order-svc's store (sqlite://… or postgres://…).
+    #[arg(long)]
+    order_store: String,
+
+    /// notify-svc's store.
+    #[arg(long)]
+    notify_store: String,
+
+    #[command(flatten)]
+    amounts: SeedAmounts,
+}
+
+#[derive(Debug, clap::Args)]
+struct ScaleArgs {
+    #[command(flatten)]
+    amounts: SeedAmounts,
+
+    /// Requests of each shape of query measured.
+    #[arg(long, default_value_t = 200)]
+    requests: usize,
+
+    /// The `stack` binary; by default the one beside this one.
+    #[arg(long)]
+    stack: Option<std::path::PathBuf>,
+
+    /// Print the report as JSON instead of Markdown.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -151,6 +221,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Command::Run(args) => run(args).await,
         Command::Suite(args) => suite(args).await,
         Command::Fanout(args) => fanout(args).await,
+        Command::Seed(args) => {
+            bench::seed::seed(&args.order_store, &args.notify_store, &args.amounts.settings()).await?;
+            Ok(())
+        }
+        Command::Scale(args) => scale(args).await,
         Command::Serve(args) => {
             Ok(bench::baseline::serve(args.baseline, args.listen, args.restaurant).await?)
         }
@@ -167,6 +242,24 @@ async fn fanout(args: FanoutArgs) -> Result<(), Box<dyn std::error::Error>> {
         rate: args.rate,
     };
     let report = bench::fanout::run(&stack, &settings).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.markdown());
+    }
+    Ok(())
+}
+
+async fn scale(args: ScaleArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let stack = match args.stack {
+        Some(stack) => stack,
+        None => std::env::current_exe()?.with_file_name("stack"),
+    };
+    let settings = bench::scale::ScaleSettings {
+        seed: args.amounts.settings(),
+        requests: args.requests,
+    };
+    let report = bench::scale::run(&stack, &settings).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -27,7 +27,7 @@ use crate::{idle::IdleConnections, load::LoadShape, report::Report, scenario::Sc
 use edge::auth::{Principal, Role, dev};
 use serde::Serialize;
 use stack::{Layout, Part, Plan, Process};
-use std::{fmt::Write, net::SocketAddr, path::Path, process::Stdio, time::Duration};
+use std::{fmt::Write, net::SocketAddr, path::Path, process::Stdio, sync::Arc, time::Duration};
 use tokio::process::Child;
 
 /// A process the suite started.
@@ -67,6 +67,24 @@ impl Started {
     pub(crate) fn rss_mib(&self) -> Option<f64> {
         Some(dishpatch::child::resident(self.child.id()?)?.now_mib)
     }
+}
+
+/// Starts every process of `plan` with the `stack` binary, the edge last.
+pub(crate) async fn start_stack(stack: &Path, plan: &Plan) -> Result<Vec<Started>, String> {
+    let mut started = Vec::new();
+    for process in &plan.processes {
+        started.push(Started::serve(&process.name, stack, process).await?);
+    }
+    Ok(started)
+}
+
+/// An admin's token for an hour, signed with the key of the stack whose
+/// data is in `data_dir` (created there if missing).
+pub(crate) fn admin_token(data_dir: &Path) -> Result<Arc<str>, String> {
+    let admin = Principal::new("bench".to_owned(), Role::Admin, Vec::new())?;
+    Ok(stack::signing_key(data_dir)?
+        .sign(&admin, dev::ISSUER, dev::AUDIENCE, Duration::from_secs(3600))
+        .into())
 }
 
 /// How the suite measures.

@@ -203,3 +203,28 @@ async fn the_fan_out_runs_end_to_end() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_scale_measurement_runs_end_to_end() {
+    let settings = bench::scale::ScaleSettings {
+        seed: bench::seed::SeedSettings {
+            orders: 2_000,
+            notifications: 6_000,
+            restaurants: 5,
+            customers: 50,
+        },
+        requests: 5,
+    };
+    let report = bench::scale::run(binary("stack").as_ref(), &settings)
+        .await
+        .unwrap();
+    let markdown = report.markdown();
+    assert!(report.shapes.len() > 20, "{markdown}");
+    for shape in &report.shapes {
+        assert_eq!(shape.errors, 0, "every query answered: {markdown}");
+        // What was seeded is what the stack serves: every query but those
+        // asking for nobody finds something.
+        let finds = !shape.query.contains("nobody");
+        assert_eq!(shape.found > 0, finds, "{markdown}");
+    }
+}

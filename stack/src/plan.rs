@@ -169,6 +169,14 @@ impl Plan {
         Ok(plan)
     }
 
+    /// The store the replicas of `part` share (`--database-url`), if it
+    /// has one.
+    pub fn store_of(&self, part: Part) -> Option<String> {
+        let args = &self.replicas(part).next()?.args;
+        let flag = args.iter().position(|arg| arg == "--database-url")?;
+        args.get(flag + 1)?.to_str().map(str::to_owned)
+    }
+
     /// The replicas of `part`.
     pub fn replicas(&self, part: Part) -> impl Iterator<Item = &Process> {
         self.processes.iter().filter(move |process| process.part == part)
