@@ -233,10 +233,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn fanout(args: FanoutArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let stack = match args.stack {
-        Some(stack) => stack,
-        None => std::env::current_exe()?.with_file_name("stack"),
-    };
+    let stack = stack_binary(args.stack)?;
     let settings = bench::fanout::FanoutSettings {
         subscribers: args.subscribers,
         rate: args.rate,
@@ -251,10 +248,7 @@ async fn fanout(args: FanoutArgs) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn scale(args: ScaleArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let stack = match args.stack {
-        Some(stack) => stack,
-        None => std::env::current_exe()?.with_file_name("stack"),
-    };
+    let stack = stack_binary(args.stack)?;
     let settings = bench::scale::ScaleSettings {
         seed: args.amounts.settings(),
         requests: args.requests,
@@ -268,11 +262,12 @@ async fn scale(args: ScaleArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn suite(args: SuiteArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let bench = std::env::current_exe()?;
-    let stack = match args.stack {
+/// The `stack` binary the measurements start: `given`, or the one beside
+/// this one.
+fn stack_binary(given: Option<std::path::PathBuf>) -> Result<std::path::PathBuf, Box<dyn std::error::Error>> {
+    let stack = match given {
         Some(stack) => stack,
-        None => bench.with_file_name("stack"),
+        None => std::env::current_exe()?.with_file_name("stack"),
     };
     if !stack.is_file() {
         return Err(format!(
@@ -281,6 +276,12 @@ async fn suite(args: SuiteArgs) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
+    Ok(stack)
+}
+
+async fn suite(args: SuiteArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let bench = std::env::current_exe()?;
+    let stack = stack_binary(args.stack)?;
     let settings = SuiteSettings {
         shape: LoadShape {
             connections: args.connections,

@@ -221,23 +221,20 @@ impl NotificationStore {
 mod tests {
     use super::*;
     use test_support::{
-        Backend, TestStore,
-        stores::{assert_served_by_index, fill_on_postgres},
+        Backend,
+        stores::{assert_served_by_index, plan_store},
     };
 
     /// Whatever a list or a replay filters on, an index finds it: none
     /// reads the log from its start.
     async fn every_list_filter_is_served_by_an_index(backend: Backend) {
-        let test_store = TestStore::new(backend).await;
-        let store = Store::open(test_store.url(), &crate::MIGRATIONS).await.unwrap();
-        fill_on_postgres(
-            &store,
-            &[
-                "INSERT INTO notifications (id, event_id, order_id, recipient, kind, message, created_at)
+        let (_files, store) = plan_store(
+            backend,
+            &crate::MIGRATIONS,
+            "INSERT INTO notifications (id, event_id, order_id, recipient, kind, message, created_at)
                SELECT 'ntf_' || g, 'event-' || g, 'ord_' || lpad(to_hex(g % 20000), 32, '0'),
                       'customer-' || (g % 3000), 'order.placed', 'placed', g
                FROM generate_series(1, 60000) AS g",
-            ],
         )
         .await;
         let some = |value: &str| Some(value.to_owned());

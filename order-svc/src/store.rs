@@ -552,19 +552,17 @@ async fn record_statuses(
 mod tests {
     use super::*;
     use test_support::{
-        Backend, TestStore,
-        stores::{assert_served_by_index, fill_on_postgres},
+        Backend,
+        stores::{assert_served_by_index, plan_store},
     };
 
     /// Whatever a list filters on, an index finds it: none reads the table
     /// (at 100k orders a scan took 0.2-0.5 s per request).
     async fn every_list_filter_is_served_by_an_index(backend: Backend) {
-        let test_store = TestStore::new(backend).await;
-        let store = Store::open(test_store.url(), &crate::MIGRATIONS).await.unwrap();
-        fill_on_postgres(
-            &store,
-            &[
-                "INSERT INTO orders (id, restaurant_id, restaurant_name, customer, status, total_cents,
+        let (_files, store) = plan_store(
+            backend,
+            &crate::MIGRATIONS,
+            "INSERT INTO orders (id, restaurant_id, restaurant_name, customer, status, total_cents,
                                    created_at, updated_at)
                SELECT 'ord_' || lpad(to_hex(g), 32, '0'), 'rst_' || lpad(to_hex(g % 100), 32, '0'), 'R',
                       'customer-' || (g % 5000),
@@ -572,7 +570,6 @@ mod tests {
                            ELSE 'delivered' END,
                       1000, g, g
                FROM generate_series(1, 50000) AS g",
-            ],
         )
         .await;
         let some = |value: &str| Some(value.to_owned());

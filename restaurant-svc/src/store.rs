@@ -301,22 +301,19 @@ impl RestaurantStore {
 mod tests {
     use super::*;
     use test_support::{
-        Backend, TestStore,
-        stores::{assert_served_by_index, fill_on_postgres},
+        Backend,
+        stores::{assert_served_by_index, plan_store},
     };
 
     /// A cuisine is found by its index, with or without a page token. (A
     /// name matches anywhere in it, which no index can serve.)
     async fn a_cuisine_is_found_by_its_index(backend: Backend) {
-        let test_store = TestStore::new(backend).await;
-        let store = Store::open(test_store.url(), &crate::MIGRATIONS).await.unwrap();
-        fill_on_postgres(
-            &store,
-            &[
-                "INSERT INTO restaurants (id, name, cuisine, address, rating, created_at)
+        let (_files, store) = plan_store(
+            backend,
+            &crate::MIGRATIONS,
+            "INSERT INTO restaurants (id, name, cuisine, address, rating, created_at)
                SELECT 'rst_' || lpad(to_hex(g), 32, '0'), 'R' || g, 'cuisine-' || (g % 500), 'A', 4.0, g
                FROM generate_series(1, 20000) AS g",
-            ],
         )
         .await;
         for after in [None, Some("rst_00000000000000000000000000000100".to_owned())] {

@@ -88,16 +88,25 @@ pub async fn assert_served_by_index(
     assert!(uses_index && !reads_all, "{what:?}: {plan:#?}");
 }
 
-/// Runs `statements` on `store` when it is PostgreSQL, then analyzes: how
-/// a plan test fills a table there, where an empty one is scanned.
-pub async fn fill_on_postgres(store: &dishpatch::store::Store, statements: &[&str]) {
-    if store.backend() != dishpatch::store::Backend::Postgres {
-        return;
+/// A store on `backend` migrated by `migrations`, for plan tests: on
+/// PostgreSQL, where an empty table is scanned whatever its indexes, filled
+/// by `fill` and analyzed. The [`TestStore`] keeps its files.
+pub async fn plan_store(
+    backend: Backend,
+    migrations: &dishpatch::store::Migrations,
+    fill: &str,
+) -> (TestStore, dishpatch::store::Store) {
+    let test_store = TestStore::new(backend).await;
+    let store = dishpatch::store::Store::open(test_store.url(), migrations)
+        .await
+        .expect("the store opens");
+    if backend == Backend::Postgres {
+        for statement in [fill, "ANALYZE"] {
+            sqlx::query(statement)
+                .execute(store.pool())
+                .await
+                .unwrap_or_else(|error| panic!("{statement}: {error}"));
+        }
     }
-    for statement in statements.iter().chain(&["ANALYZE"]) {
-        sqlx::query(statement)
-            .execute(store.pool())
-            .await
-            .unwrap_or_else(|error| panic!("{statement}: {error}"));
-    }
+    (test_store, store)
 }
