@@ -7,7 +7,7 @@ use dishpatch::{
     proto::restaurant::v1 as pb,
     validate,
 };
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 /// The most a menu item may cost, in cents.
 pub(crate) const MAX_PRICE_CENTS: i64 = 1_000_000;
@@ -121,8 +121,8 @@ impl MenuItemChanges {
 pub(crate) struct RestaurantFilter {
     /// Lower-cased cuisine to match exactly.
     pub(crate) cuisine: Option<String>,
-    /// A `LIKE` pattern (lower-cased, wildcards escaped) for the name.
-    pub(crate) name_pattern: Option<String>,
+    /// Lower-cased text the name must contain.
+    pub(crate) name_contains: Option<String>,
     pub(crate) page_size: i64,
     /// List only ids after this one.
     pub(crate) after: Option<String>,
@@ -141,24 +141,16 @@ impl RestaurantFilter {
             .transpose()?;
         Ok(Self {
             cuisine: cuisine.map(|cuisine| cuisine.to_lowercase()),
-            name_pattern: query.map(|query| format!("%{}%", escape_like(&query.to_lowercase()))),
+            name_contains: query.map(|query| query.to_lowercase()),
             page_size: dishpatch::page::size(request.page_size)?,
             after,
         })
     }
 }
 
-/// Escapes `LIKE` wildcards with a backslash (queries say `ESCAPE '\'`).
-fn escape_like(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
-}
+/// A restaurant's menu: its items by id, which is the order they were
+/// added in (ids begin with their time).
+pub(crate) type Menu = BTreeMap<String, pb::MenuItem>;
 
 /// A checked price request: the restaurant and its lines.
 #[derive(Debug)]
@@ -182,11 +174,11 @@ impl<'a> PriceRequest<'a> {
         })
     }
 
-    /// Prices the lines from `menu` (the restaurant's items by id).
+    /// Prices the lines from `menu` (the restaurant's items).
     pub(crate) fn price(
         &self,
         restaurant_name: &str,
-        menu: &HashMap<&str, &pb::MenuItem>,
+        menu: &Menu,
     ) -> Result<pb::PriceItemsResponse, ServiceError> {
         let mut items = Vec::with_capacity(self.lines.len());
         for line in self.lines {
@@ -251,7 +243,7 @@ mod tests {
             ],
         };
         let (item_a, item_b) = (item(&a, 250, true), item(&b, 1000, true));
-        let menu = HashMap::from([(a.as_str(), &item_a), (b.as_str(), &item_b)]);
+        let menu = Menu::from([(a.clone(), item_a), (b.clone(), item_b)]);
         let priced = PriceRequest::from_request(&request)
             .unwrap()
             .price("Luigi's", &menu)
@@ -264,7 +256,7 @@ mod tests {
     fn refuses_unavailable_and_unknown_items() {
         let (a, unknown) = (MENU_ITEM.generate(), MENU_ITEM.generate());
         let item_a = item(&a, 250, false);
-        let menu = HashMap::from([(a.as_str(), &item_a)]);
+        let menu = Menu::from([(a.clone(), item_a)]);
         let price = |id: &str| {
             let request = pb::PriceItemsRequest {
                 restaurant_id: RESTAURANT.generate(),
@@ -280,10 +272,5 @@ mod tests {
         };
         assert!(matches!(price(&a), ServiceError::FailedPrecondition(m) if m.contains("not available")));
         assert!(matches!(price(&unknown), ServiceError::NotFound(_)));
-    }
-
-    #[test]
-    fn escapes_like_wildcards() {
-        assert_eq!(escape_like(r"50%_off\"), r"50\%\_off\\");
     }
 }

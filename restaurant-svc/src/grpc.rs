@@ -1,23 +1,29 @@
 //! The gRPC face of restaurant-svc: checks each request, then delegates.
 
 use crate::{
+    catalog::Catalog,
     domain::{MenuItemChanges, NewMenuItem, NewRestaurant, PriceRequest, RestaurantFilter},
     store::RestaurantStore,
 };
 use dishpatch::proto::restaurant::v1::{self as pb, restaurant_service_server::RestaurantService};
-use dishpatch::{call::CallContext, ids::RESTAURANT};
-use std::collections::HashMap;
+use dishpatch::{call::CallContext, error::ServiceError, ids::RESTAURANT};
+use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
-/// The `dishpatch.restaurant.v1.RestaurantService` implementation.
+/// The `dishpatch.restaurant.v1.RestaurantService` implementation: writes
+/// go to the store, reads to the catalog.
 #[derive(Debug, Clone)]
 pub(crate) struct RestaurantApi {
     store: RestaurantStore,
+    catalog: Arc<Catalog>,
 }
 
 impl RestaurantApi {
-    pub(crate) fn new(store: RestaurantStore) -> Self {
-        Self { store }
+    pub(crate) fn new(store: RestaurantStore, catalog: Catalog) -> Self {
+        Self {
+            store,
+            catalog: Arc::new(catalog),
+        }
     }
 }
 
@@ -40,7 +46,8 @@ impl RestaurantService for RestaurantApi {
     ) -> Result<Response<pb::Restaurant>, Status> {
         let id = &request.get_ref().id;
         RESTAURANT.check("id", id)?;
-        Ok(Response::new(self.store.restaurant(id).await?))
+        let restaurant = self.catalog.read(|held| held.restaurant(id).cloned()).await??;
+        Ok(Response::new(restaurant))
     }
 
     async fn list_restaurants(
@@ -48,7 +55,7 @@ impl RestaurantService for RestaurantApi {
         request: Request<pb::ListRestaurantsRequest>,
     ) -> Result<Response<pb::ListRestaurantsResponse>, Status> {
         let filter = RestaurantFilter::from_request(request.get_ref())?;
-        let (restaurants, more) = self.store.list_restaurants(&filter).await?;
+        let (restaurants, more) = self.catalog.read(|held| held.list(&filter)).await?;
         let next_page_token =
             dishpatch::page::next_token(&restaurants, more, |restaurant| restaurant.id.clone());
         Ok(Response::new(pb::ListRestaurantsResponse {
@@ -60,7 +67,13 @@ impl RestaurantService for RestaurantApi {
     async fn get_menu(&self, request: Request<pb::GetMenuRequest>) -> Result<Response<pb::Menu>, Status> {
         let restaurant_id = request.into_inner().restaurant_id;
         RESTAURANT.check("restaurant_id", &restaurant_id)?;
-        let (_, items) = self.store.menu(&restaurant_id).await?;
+        let items = self
+            .catalog
+            .read(|held| {
+                let (_, menu) = held.menu(&restaurant_id)?;
+                Ok::<_, ServiceError>(menu.values().cloned().collect())
+            })
+            .await??;
         Ok(Response::new(pb::Menu { restaurant_id, items }))
     }
 
@@ -108,9 +121,13 @@ impl RestaurantService for RestaurantApi {
     ) -> Result<Response<pb::PriceItemsResponse>, Status> {
         let request = request.get_ref();
         let price_request = PriceRequest::from_request(request)?;
-        let ids = price_request.lines.iter().map(|line| line.menu_item_id.as_str());
-        let (restaurant_name, items) = self.store.menu_items(price_request.restaurant_id, ids).await?;
-        let menu: HashMap<&str, &pb::MenuItem> = items.iter().map(|item| (item.id.as_str(), item)).collect();
-        Ok(Response::new(price_request.price(&restaurant_name, &menu)?))
+        let priced = self
+            .catalog
+            .read(|held| {
+                let (restaurant, menu) = held.menu(price_request.restaurant_id)?;
+                price_request.price(&restaurant.name, menu)
+            })
+            .await??;
+        Ok(Response::new(priced))
     }
 }

@@ -3,6 +3,7 @@
 //! [`build`] opens (and if need be seeds) the store and binds the listener;
 //! [`ReadyService::run`] serves until shutdown.
 
+mod catalog;
 mod config;
 mod domain;
 mod grpc;
@@ -29,9 +30,11 @@ pub async fn build(config: Config) -> Result<ReadyService, StartError> {
     if !config.no_seed {
         seed::seed_if_empty(&restaurants).await?;
     }
+    let catalog = catalog::Catalog::load(restaurants.clone()).await?;
     let host = ServiceHost::bind(config.listen, SERVICE_NAME, config.drain).await?;
     let routes = Routes::new(RestaurantServiceServer::new(grpc::RestaurantApi::new(
         restaurants,
+        catalog,
     )));
     Ok(ReadyService::new(host, routes, store))
 }

@@ -1,11 +1,11 @@
 //! restaurant-svc's queries. Every query runs on SQLite and PostgreSQL alike.
 
-use crate::domain::{MenuItemChanges, NewMenuItem, NewRestaurant, RestaurantFilter};
+use crate::domain::{MenuItemChanges, NewMenuItem, NewRestaurant};
 use dishpatch::{
     error::{ServiceError, is_unique_violation},
     ids::{MENU_ITEM, RESTAURANT},
     proto::restaurant::v1 as pb,
-    store::{Select, Store, placeholders_after},
+    store::{Select, Store, WriteTransaction},
     time,
 };
 use tokio::time::Instant;
@@ -56,28 +56,30 @@ impl From<MenuItemRow> for pb::MenuItem {
     }
 }
 
-/// A menu item beside its restaurant's name.
-#[derive(Debug, sqlx::FromRow)]
-struct NamedMenuItemRow {
-    restaurant_name: String,
-    #[sqlx(flatten)]
-    item: MenuItemRow,
-}
-
 const RESTAURANT_COLUMNS: &str = "id, name, cuisine, address, rating, created_at";
 const MENU_ITEM_COLUMNS: &str = "id, restaurant_id, name, description, price_cents, available";
 
-/// The query of [`RestaurantStore::list_restaurants`]: one page, one more
-/// than the page to tell whether more follow.
-fn list_query(filter: &RestaurantFilter) -> Select<'_> {
-    Select::new(format!("SELECT {RESTAURANT_COLUMNS} FROM restaurants"))
-        .and("lower(cuisine) = $", filter.cuisine.as_deref())
-        .and("lower(name) LIKE $ ESCAPE '\\'", filter.name_pattern.as_deref())
-        .and("id > $", filter.after.as_deref())
-        .then("ORDER BY id LIMIT $", filter.page_size + 1)
+/// What changed in the catalog since a version: every restaurant and menu
+/// item written since, as they are now.
+#[derive(Debug)]
+pub(crate) struct Changes {
+    /// The version they bring the catalog to.
+    pub(crate) version: i64,
+    pub(crate) restaurants: Vec<pb::Restaurant>,
+    pub(crate) menu_items: Vec<pb::MenuItem>,
 }
 
-/// Restaurants and menus in a [`Store`].
+/// The query for the rows of `table` written since `version`.
+fn changed_since<'q>(columns: &str, table: &str, version: i64) -> Select<'q> {
+    Select::new(format!("SELECT {columns} FROM {table}")).and("version > $", Some(version))
+}
+
+/// The catalog's version: read on every read of the catalog, so in place
+/// on SQLite ([`Store::read_integer`]).
+const VERSION: &str = "SELECT version FROM catalog_version WHERE id = 1";
+
+/// Restaurants and menus in a [`Store`]. Each write raises the catalog's
+/// version and stamps its rows with it (see `crate::catalog`).
 #[derive(Debug, Clone)]
 pub(crate) struct RestaurantStore {
     store: Store,
@@ -86,6 +88,48 @@ pub(crate) struct RestaurantStore {
 impl RestaurantStore {
     pub(crate) fn new(store: Store) -> Self {
         Self { store }
+    }
+
+    /// The catalog's version now.
+    pub(crate) async fn version(&self) -> Result<i64, sqlx::Error> {
+        self.store.read_integer(VERSION).await
+    }
+
+    /// Every restaurant and menu item written since `version`.
+    pub(crate) async fn changes_since(&self, version: i64) -> Result<Changes, sqlx::Error> {
+        // The version first: a row written after it is read now or at the
+        // next change, never missed (rows are read as they are, so reading
+        // one twice does no harm).
+        let now = self.version().await?;
+        let (sql, arguments) = changed_since(RESTAURANT_COLUMNS, "restaurants", version).build();
+        let restaurants =
+            sqlx::query_as_with::<_, RestaurantRow, _>(&sql, arguments).fetch_all(self.store.pool());
+        let restaurants = self.store.timed("restaurants_changed", restaurants).await?;
+        let (sql, arguments) = changed_since(MENU_ITEM_COLUMNS, "menu_items", version).build();
+        let menu_items =
+            sqlx::query_as_with::<_, MenuItemRow, _>(&sql, arguments).fetch_all(self.store.pool());
+        let menu_items = self.store.timed("menu_items_changed", menu_items).await?;
+        Ok(Changes {
+            version: now,
+            restaurants: restaurants.into_iter().map(Into::into).collect(),
+            menu_items: menu_items.into_iter().map(Into::into).collect(),
+        })
+    }
+
+    /// Begins a write to the catalog: the transaction, and the version it
+    /// stamps its rows with.
+    async fn begin_write(
+        &self,
+        what: &'static str,
+        deadline: Option<Instant>,
+    ) -> Result<(WriteTransaction, i64), ServiceError> {
+        let mut transaction = self.store.begin_write(what, deadline).await?;
+        let version = sqlx::query_scalar(
+            "UPDATE catalog_version SET version = version + 1 WHERE id = 1 RETURNING version",
+        )
+        .fetch_one(&mut **transaction)
+        .await?;
+        Ok((transaction, version))
     }
 
     /// Inserts a restaurant (under `id`, or a new one) for a caller whose
@@ -104,22 +148,26 @@ impl RestaurantStore {
             rating: restaurant.rating,
             created_at: time::now_micros(),
         };
-        let insert = sqlx::query(
-            "INSERT INTO restaurants (id, name, cuisine, address, rating, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+        let (mut transaction, version) = self.begin_write("insert_restaurant", deadline).await?;
+        sqlx::query(
+            "INSERT INTO restaurants (id, name, cuisine, address, rating, created_at, version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
         )
         .bind(&row.id)
         .bind(&row.name)
         .bind(&row.cuisine)
         .bind(&row.address)
         .bind(row.rating)
-        .bind(row.created_at);
-        let _turn = self.store.write_turn(deadline).await?;
-        let insert = insert.execute(self.store.pool());
-        self.store.timed("insert_restaurant", insert).await?;
+        .bind(row.created_at)
+        .bind(version)
+        .execute(&mut **transaction)
+        .await?;
+        transaction.commit().await?;
         Ok(row.into())
     }
 
+    /// A restaurant as the store has it (writes check against this; reads
+    /// are answered by the catalog).
     pub(crate) async fn restaurant(&self, id: &str) -> Result<pb::Restaurant, ServiceError> {
         let sql = format!("SELECT {RESTAURANT_COLUMNS} FROM restaurants WHERE id = $1");
         let query = sqlx::query_as::<_, RestaurantRow>(&sql)
@@ -132,73 +180,12 @@ impl RestaurantStore {
             .ok_or_else(|| ServiceError::NotFound(format!("restaurant {id} not found")))
     }
 
-    /// One page of restaurants in id (creation) order, and whether more follow.
-    pub(crate) async fn list_restaurants(
-        &self,
-        filter: &RestaurantFilter,
-    ) -> Result<(Vec<pb::Restaurant>, bool), ServiceError> {
-        let (sql, arguments) = list_query(filter).build();
-        let query = sqlx::query_as_with::<_, RestaurantRow, _>(&sql, arguments).fetch_all(self.store.pool());
-        let rows = self.store.timed("list_restaurants", query).await?;
-        let (rows, more) = dishpatch::page::split(rows, filter.page_size);
-        Ok((rows.into_iter().map(Into::into).collect(), more))
-    }
-
     /// Whether any restaurant exists.
     pub(crate) async fn is_empty(&self) -> Result<bool, sqlx::Error> {
         let any: Option<String> = sqlx::query_scalar("SELECT id FROM restaurants LIMIT 1")
             .fetch_optional(self.store.pool())
             .await?;
         Ok(any.is_none())
-    }
-
-    /// Every item of a restaurant's menu, in the order they were added.
-    /// NOT_FOUND for an unknown restaurant; its name comes back too.
-    pub(crate) async fn menu(
-        &self,
-        restaurant_id: &str,
-    ) -> Result<(String, Vec<pb::MenuItem>), ServiceError> {
-        let restaurant = self.restaurant(restaurant_id).await?;
-        let sql = format!("SELECT {MENU_ITEM_COLUMNS} FROM menu_items WHERE restaurant_id = $1 ORDER BY id");
-        let query = sqlx::query_as::<_, MenuItemRow>(&sql)
-            .bind(restaurant_id)
-            .fetch_all(self.store.pool());
-        let rows = self.store.timed("menu", query).await?;
-        Ok((restaurant.name, rows.into_iter().map(Into::into).collect()))
-    }
-
-    /// The items of a restaurant's menu among `ids`, with the restaurant's
-    /// name, in one query (pricing an order needs no more). NOT_FOUND for an
-    /// unknown restaurant.
-    pub(crate) async fn menu_items<'a>(
-        &self,
-        restaurant_id: &str,
-        ids: impl ExactSizeIterator<Item = &'a str>,
-    ) -> Result<(String, Vec<pb::MenuItem>), ServiceError> {
-        let sql = format!(
-            "SELECT r.name AS restaurant_name, m.id, m.restaurant_id, m.name, m.description,
-                    m.price_cents, m.available
-             FROM menu_items m JOIN restaurants r ON r.id = m.restaurant_id
-             WHERE m.restaurant_id = $1 AND m.id IN {}",
-            placeholders_after(1, 1, ids.len())
-        );
-        let mut query = sqlx::query_as::<_, NamedMenuItemRow>(&sql).bind(restaurant_id);
-        for id in ids {
-            query = query.bind(id);
-        }
-        let rows = self
-            .store
-            .timed("menu_items", query.fetch_all(self.store.pool()))
-            .await?;
-        let Some(first) = rows.first() else {
-            // None of those items: the restaurant may still exist.
-            return Ok((self.restaurant(restaurant_id).await?.name, Vec::new()));
-        };
-        let restaurant_name = first.restaurant_name.clone();
-        Ok((
-            restaurant_name,
-            rows.into_iter().map(|row| row.item.into()).collect(),
-        ))
     }
 
     /// Adds a menu item (under `id`, or a new one) for a caller whose
@@ -220,10 +207,11 @@ impl RestaurantStore {
             price_cents: item.price_cents,
             available: i64::from(item.available),
         };
-        let insert = sqlx::query(
+        let (mut transaction, version) = self.begin_write("insert_menu_item", deadline).await?;
+        let inserted = sqlx::query(
             "INSERT INTO menu_items
-                 (id, restaurant_id, name, description, price_cents, available, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                 (id, restaurant_id, name, description, price_cents, available, created_at, updated_at, version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
         )
         .bind(&row.id)
         .bind(&row.restaurant_id)
@@ -231,15 +219,15 @@ impl RestaurantStore {
         .bind(&row.description)
         .bind(row.price_cents)
         .bind(row.available)
-        .bind(now);
-        let turn = self.store.write_turn(deadline).await?;
-        let inserted = self
-            .store
-            .timed("insert_menu_item", insert.execute(self.store.pool()))
-            .await;
-        drop(turn);
+        .bind(now)
+        .bind(version)
+        .execute(&mut **transaction)
+        .await;
         match inserted {
-            Ok(_) => Ok(row.into()),
+            Ok(_) => {
+                transaction.commit().await?;
+                Ok(row.into())
+            }
             Err(error) if is_unique_violation(&error) => Err(ServiceError::AlreadyExists(format!(
                 "{} already has a menu item named {:?}",
                 restaurant.name, item.name
@@ -261,27 +249,30 @@ impl RestaurantStore {
                  description = COALESCE($4, description),
                  price_cents = COALESCE($5, price_cents),
                  available = COALESCE($6, available),
-                 updated_at = $7
+                 updated_at = $7,
+                 version = $8
              WHERE id = $1 AND restaurant_id = $2
              RETURNING {MENU_ITEM_COLUMNS}"
         );
-        let update = sqlx::query_as::<_, MenuItemRow>(&sql)
+        let (mut transaction, version) = self.begin_write("update_menu_item", deadline).await?;
+        let updated = sqlx::query_as::<_, MenuItemRow>(&sql)
             .bind(item_id)
             .bind(restaurant_id)
             .bind(&changes.name)
             .bind(&changes.description)
             .bind(changes.price_cents)
             .bind(changes.available.map(i64::from))
-            .bind(time::now_micros());
-        let turn = self.store.write_turn(deadline).await?;
-        let updated = self
-            .store
-            .timed("update_menu_item", update.fetch_optional(self.store.pool()))
+            .bind(time::now_micros())
+            .bind(version)
+            .fetch_optional(&mut **transaction)
             .await;
-        drop(turn);
         match updated {
-            Ok(Some(row)) => Ok(row.into()),
+            Ok(Some(row)) => {
+                transaction.commit().await?;
+                Ok(row.into())
+            }
             Ok(None) => {
+                drop(transaction);
                 // Say which of the two is unknown.
                 self.restaurant(restaurant_id).await?;
                 Err(ServiceError::NotFound(format!(
@@ -305,27 +296,31 @@ mod tests {
         stores::{assert_served_by_index, plan_store},
     };
 
-    /// A cuisine is found by its index, with or without a page token. (A
-    /// name matches anywhere in it, which no index can serve.)
-    async fn a_cuisine_is_found_by_its_index(backend: Backend) {
+    /// What changed since a version is found by the version's index, in
+    /// both tables: replicas read it after every write.
+    async fn changes_are_found_by_their_version(backend: Backend) {
         let (_files, store) = plan_store(
             backend,
             &crate::MIGRATIONS,
-            "INSERT INTO restaurants (id, name, cuisine, address, rating, created_at)
-               SELECT 'rst_' || lpad(to_hex(g), 32, '0'), 'R' || g, 'cuisine-' || (g % 500), 'A', 4.0, g
-               FROM generate_series(1, 20000) AS g",
+            "WITH restaurants AS (
+                 INSERT INTO restaurants (id, name, cuisine, address, rating, created_at, version)
+                 SELECT 'rst_' || lpad(to_hex(g), 32, '0'), 'R' || g, 'C', 'A', 4.0, g, g
+                 FROM generate_series(1, 20000) AS g
+                 RETURNING id, version
+             )
+             INSERT INTO menu_items
+                 (id, restaurant_id, name, description, price_cents, available, created_at, updated_at, version)
+             SELECT 'itm_' || lpad(to_hex(version), 32, '0'), id, 'I', '', 100, 1, 0, 0, version
+             FROM restaurants",
         )
         .await;
-        for after in [None, Some("rst_00000000000000000000000000000100".to_owned())] {
-            let filter = RestaurantFilter {
-                cuisine: Some("cuisine-7".to_owned()),
-                name_pattern: None,
-                page_size: 20,
-                after,
-            };
-            assert_served_by_index(&store, list_query(&filter), &filter).await;
+        for (columns, table) in [
+            (RESTAURANT_COLUMNS, "restaurants"),
+            (MENU_ITEM_COLUMNS, "menu_items"),
+        ] {
+            assert_served_by_index(&store, changed_since(columns, table, 19_990), &table).await;
         }
     }
 
-    test_support::on_each_backend!(a_cuisine_is_found_by_its_index);
+    test_support::on_each_backend!(changes_are_found_by_their_version);
 }

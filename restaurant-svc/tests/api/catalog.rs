@@ -254,6 +254,8 @@ async fn restarting_keeps_every_restaurant(backend: Backend) {
     assert_eq!(menu.items, [item]);
 }
 
+/// Every write through one replica is in the very next read through the
+/// other: each replica answers reads from memory, and must catch up first.
 async fn replicas_see_each_others_writes_at_once(backend: Backend) {
     let store = TestStore::new(backend).await;
     let (_a, mut a) = super::spawn(&store, false).await;
@@ -264,15 +266,89 @@ async fn replicas_see_each_others_writes_at_once(backend: Backend) {
         } else {
             (&mut b, &mut a)
         };
-        let created = create(writer, &format!("Replica Cafe {n}"), "cafe").await;
+        let cuisine = format!("cuisine {n}");
+        let created = create(writer, &format!("Replica Cafe {n}"), &cuisine).await;
         let read = reader
             .get_restaurant(pb::GetRestaurantRequest {
                 id: created.id.clone(),
             })
             .await
-            .expect("the other replica sees the write")
+            .expect("the other replica sees the restaurant")
             .into_inner();
         assert_eq!(read, created);
+        let listed = reader
+            .list_restaurants(pb::ListRestaurantsRequest {
+                cuisine: cuisine.to_uppercase(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            listed.restaurants,
+            std::slice::from_ref(&created),
+            "listed by its cuisine"
+        );
+
+        let item = add_item(writer, &created.id, "Toast", 300).await;
+        let menu = |client: &mut RestaurantServiceClient<Channel>| {
+            let mut client = client.clone();
+            let restaurant_id = created.id.clone();
+            async move {
+                client
+                    .get_menu(pb::GetMenuRequest { restaurant_id })
+                    .await
+                    .unwrap()
+                    .into_inner()
+                    .items
+            }
+        };
+        assert_eq!(
+            menu(reader).await,
+            std::slice::from_ref(&item),
+            "the other replica sees the item"
+        );
+
+        let repriced = writer
+            .update_menu_item(pb::UpdateMenuItemRequest {
+                restaurant_id: created.id.clone(),
+                menu_item_id: item.id.clone(),
+                price_cents: Some(450),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            menu(reader).await,
+            [repriced],
+            "the other replica sees the new price"
+        );
+        let price = pb::PriceItemsRequest {
+            restaurant_id: created.id.clone(),
+            items: vec![pb::ItemQuantity {
+                menu_item_id: item.id.clone(),
+                quantity: 2,
+            }],
+        };
+        let priced = reader.price_items(price.clone()).await.unwrap().into_inner();
+        assert_eq!(priced.total_cents, 900, "priced at the new price");
+
+        writer
+            .update_menu_item(pb::UpdateMenuItemRequest {
+                restaurant_id: created.id.clone(),
+                menu_item_id: item.id.clone(),
+                available: Some(false),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let refused = reader.price_items(price).await.unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Code::FailedPrecondition,
+            "the other replica no longer sells it: {refused:?}"
+        );
     }
 }
 
