@@ -31,6 +31,8 @@ enum Command {
     /// Runs one part of the stack in this process, with that part's own
     /// flags (see `stack serve <part> --help`). The launcher starts every
     /// replica this way.
+    // No help flag of its own: `--help` after the part is the part's.
+    #[command(disable_help_flag = true)]
     Serve {
         /// Which part.
         #[arg(value_enum)]
