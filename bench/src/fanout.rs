@@ -97,6 +97,7 @@ pub async fn run(stack: &Path, settings: &FanoutSettings) -> Result<FanoutReport
         edge_listen: "127.0.0.1:0".parse().expect("an address"),
         service_port: 0,
         data_dir: data.clone(),
+        stores: stack::Stores::Sqlite,
         extra_args: vec![(
             Part::Edge,
             [

@@ -98,6 +98,7 @@ pub async fn run(stack: &Path, settings: &ScaleSettings) -> Result<ScaleReport, 
         edge_listen: "127.0.0.1:0".parse().expect("an address"),
         service_port: 0,
         data_dir: data.path().to_owned(),
+        stores: stack::Stores::Sqlite,
         extra_args: vec![(
             Part::Edge,
             ["--rate-limit-reads", "0"].map(str::to_owned).to_vec(),

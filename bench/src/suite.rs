@@ -253,6 +253,7 @@ impl Fleet {
             edge_listen: ANY_PORT.parse().expect("an address"),
             service_port: 0,
             data_dir: data.to_owned(),
+            stores: stack::Stores::Sqlite,
             // Rate limits stay on, at rates the suite's one caller stays
             // under: what they cost is measured, not what they refuse.
             extra_args: vec![(

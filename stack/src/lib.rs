@@ -4,5 +4,8 @@
 //! suite and the test harness start theirs from the same plan.
 
 mod plan;
+pub mod postgres;
 
-pub use plan::{Layout, Part, Plan, Process, auth_dir, edge_auth_args, signing_key};
+pub use plan::{
+    Layout, Part, Plan, Process, Stores, auth_dir, database_name, database_url, edge_auth_args, signing_key,
+};

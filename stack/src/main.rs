@@ -12,7 +12,7 @@ use edge::auth::{
     Principal, Role,
     dev::{self, DevKey},
 };
-use stack::{Layout, Part, Plan};
+use stack::{Layout, Part, Plan, Stores, postgres};
 use std::{ffi::OsString, net::SocketAddr, path::PathBuf};
 
 /// Starts the dishpatch stack: the edge and replicas of every service, each
@@ -98,18 +98,37 @@ struct RunArgs {
     #[arg(long, env = "SERVICE_PORT", default_value_t = 50051)]
     service_port: u16,
 
-    /// Folder of the services' SQLite files (created if missing).
+    /// Folder of the services' stores (created if missing) and of the
+    /// stack's signing key.
     #[arg(long, env = "DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
+
+    /// Where the services keep their data: a SQLite file each in the data
+    /// folder, or a database each on a PostgreSQL cluster the launcher
+    /// keeps in the data folder (`postgres/`, made by initdb the first
+    /// time, served on a socket in that folder only, stopped with the
+    /// stack; PostgreSQL's server binaries must be installed).
+    #[arg(long, env = "STORE", value_enum, default_value_t = StoreKind::Sqlite)]
+    store: StoreKind,
+}
+
+/// Which store the launcher gives the services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StoreKind {
+    /// SQLite files: nothing to install.
+    Sqlite,
+    /// PostgreSQL, the store for more than one machine.
+    Postgres,
 }
 
 impl RunArgs {
-    fn layout(&self) -> Layout {
+    fn layout(&self, stores: Stores) -> Layout {
         Layout {
             replicas: self.replicas,
             edge_listen: self.listen,
             service_port: self.service_port,
             data_dir: self.data_dir.clone(),
+            stores,
             // The edge stops first, so replicas need not drain long.
             extra_args: Part::SERVICES
                 .map(|part| (part, vec!["--drain".to_owned(), "1s".to_owned()]))
@@ -141,9 +160,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         None => {
-            let layout = cli.run.layout();
-            stack::signing_key(&layout.data_dir)?;
-            runtime.block_on(supervisor::run_stack(Plan::new(&layout)?))
+            stack::signing_key(&cli.run.data_dir)?;
+            let Some(cluster) = (cli.run.store == StoreKind::Postgres)
+                .then(|| postgres::Cluster::start(&cli.run.data_dir.join("postgres")))
+                .transpose()?
+            else {
+                let plan = Plan::new(&cli.run.layout(Stores::Sqlite))?;
+                return runtime.block_on(supervisor::run_stack(plan));
+            };
+            let server = cluster.url("postgres");
+            let ran = runtime.block_on(async {
+                let databases = Part::SERVICES.map(stack::database_name);
+                let databases: Vec<&str> = databases.iter().map(String::as_str).collect();
+                postgres::prepare(
+                    |database| stack::database_url(&server, database).expect("a postgres URL"),
+                    &databases,
+                )
+                .await?;
+                let plan = Plan::new(&cli.run.layout(Stores::Postgres(server.clone())))?;
+                supervisor::run_stack(plan).await
+            });
+            // After every service has stopped: none is left without its store.
+            cluster.stop();
+            ran
         }
     }
 }

@@ -62,11 +62,42 @@ pub struct Layout {
     /// take the next two, and further replicas the next free ports after
     /// them. 0 gives every replica any free port.
     pub service_port: u16,
-    /// Folder of the services' SQLite files.
+    /// Folder of the services' SQLite files, and of the stack's key.
     pub data_dir: PathBuf,
+    /// Where the services keep their data.
+    pub stores: Stores,
     /// Flags added to every process of a part (tests shorten probe
     /// intervals and drains).
     pub extra_args: Vec<(Part, Vec<String>)>,
+}
+
+/// Where the services keep their data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stores {
+    /// A SQLite file per service in the data folder (`data/order.db`, …).
+    Sqlite,
+    /// A database per service ([`database_name`]) on the PostgreSQL server
+    /// of this URL (its database, if it names one, is not used).
+    Postgres(String),
+}
+
+/// The PostgreSQL database of `part`'s store: `dishpatch_order`, …
+pub fn database_name(part: Part) -> String {
+    format!("dishpatch_{}", part.name().trim_end_matches("-svc"))
+}
+
+/// `server`, a PostgreSQL URL, naming `database` instead of its own:
+/// `postgres://u@h:5432/x?host=/run` and `order` make
+/// `postgres://u@h:5432/order?host=/run`.
+pub fn database_url(server: &str, database: &str) -> Result<String, String> {
+    let (scheme, rest) = server
+        .split_once("://")
+        .filter(|(scheme, _)| matches!(*scheme, "postgres" | "postgresql"))
+        .ok_or_else(|| format!("{server:?} is not a postgres:// URL"))?;
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, after) = rest.split_at(authority_end);
+    let query = after.find('?').map_or("", |start| &after[start..]);
+    Ok(format!("{scheme}://{authority}/{database}{query}"))
 }
 
 impl Layout {
@@ -134,11 +165,14 @@ impl Plan {
         };
         let mut processes = Vec::new();
         for part in Part::SERVICES {
-            let store = format!(
-                "sqlite://{}/{}.db",
-                layout.data_dir.display(),
-                part.name().trim_end_matches("-svc")
-            );
+            let store = match &layout.stores {
+                Stores::Sqlite => format!(
+                    "sqlite://{}/{}.db",
+                    layout.data_dir.display(),
+                    part.name().trim_end_matches("-svc")
+                ),
+                Stores::Postgres(server) => database_url(server, &database_name(part))?,
+            };
             for (index, addr) in addrs_of(part).iter().enumerate() {
                 let mut args = vec![
                     "--listen".to_owned(),
@@ -294,6 +328,7 @@ mod tests {
             edge_listen: "127.0.0.1:3000".parse().unwrap(),
             service_port: 0,
             data_dir: "data".into(),
+            stores: Stores::Sqlite,
             extra_args: vec![(Part::OrderSvc, vec!["--drain".into(), "1s".into()])],
         }
     }
@@ -357,6 +392,29 @@ mod tests {
         let first = plan.replicas(Part::NotifySvc).next().unwrap().addr;
         let one = args(&one).join(" ");
         assert!(one.contains(&format!("--notify-replicas {first} ")), "{one}");
+    }
+
+    #[test]
+    fn postgres_stores_are_a_database_per_service_on_one_server() {
+        let plan = Plan::new(&Layout {
+            stores: Stores::Postgres("postgres://me:secret@db.internal:5433/ignored?sslmode=require".into()),
+            ..layout(2)
+        })
+        .unwrap();
+        assert_eq!(
+            plan.store_of(Part::OrderSvc).unwrap(),
+            "postgres://me:secret@db.internal:5433/dishpatch_order?sslmode=require"
+        );
+        assert_eq!(
+            database_url(
+                "postgresql://postgres@localhost:5432?host=/data/postgres",
+                "dishpatch_notify"
+            )
+            .unwrap(),
+            "postgresql://postgres@localhost:5432/dishpatch_notify?host=/data/postgres"
+        );
+        assert_eq!(database_url("postgres://h", "x").unwrap(), "postgres://h/x");
+        assert!(database_url("sqlite://data/x.db", "x").is_err());
     }
 
     #[test]

@@ -8,10 +8,11 @@
 //! installs it). Without it the PostgreSQL tests fail, saying so, unless
 //! `DISHPATCH_SKIP_POSTGRES=1` is set, in which case each says it was skipped.
 
+use stack::postgres::{binaries, give_to_postgres, is_root, run_as};
 use std::{
     net::{SocketAddr, TcpListener, TcpStream},
-    path::{Path, PathBuf},
-    process::{Command, Stdio},
+    path::Path,
+    process::Stdio,
     sync::OnceLock,
     time::{Duration, Instant},
 };
@@ -104,9 +105,7 @@ impl Cluster {
             .keep();
         let as_postgres = is_root();
         if as_postgres {
-            // PostgreSQL refuses to run as root: hand the folder to its user.
-            let (uid, gid) = (id("-u"), id("-g"));
-            std::os::unix::fs::chown(&folder, Some(uid), Some(gid)).expect("chown of the cluster's folder");
+            give_to_postgres(&folder).expect("handing the cluster's folder to postgres");
         }
 
         let cluster_dir = folder.join("cluster");
@@ -170,55 +169,6 @@ kill -INT "$pg" 2>/dev/null
 wait "$pg"
 rm -rf "$folder"
 "#;
-
-/// The folder holding initdb and postgres.
-fn binaries() -> Option<PathBuf> {
-    let has_both = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
-    let on_path = std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .unwrap_or_default();
-    let mut debian: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|versions| versions.flatten().map(|entry| entry.path().join("bin")).collect())
-        .unwrap_or_default();
-    // Newest version first.
-    debian.sort_by_key(|dir| {
-        std::cmp::Reverse(
-            dir.parent()
-                .and_then(|version| version.file_name())
-                .and_then(|name| name.to_str())
-                .and_then(|name| name.parse::<u32>().ok()),
-        )
-    });
-    on_path.into_iter().chain(debian).find(|dir| has_both(dir))
-}
-
-fn run_as(as_postgres: bool, program: &Path) -> Command {
-    if as_postgres {
-        let mut command = Command::new("runuser");
-        command.args(["-u", "postgres", "--"]).arg(program);
-        command
-    } else {
-        Command::new(program)
-    }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|output| output.stdout.trim_ascii() == b"0")
-}
-
-fn id(flag: &str) -> u32 {
-    let output = Command::new("id")
-        .args([flag, "postgres"])
-        .output()
-        .expect("running id");
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .expect("the postgres user exists when running as root (Debian's postgresql package adds it)")
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

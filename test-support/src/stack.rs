@@ -64,6 +64,7 @@ pub async fn spawn_stack(options: StackOptions) -> TestStack {
         edge_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         service_port: 0,
         data_dir: data.path().to_owned(),
+        stores: stack::Stores::Sqlite,
         extra_args: vec![
             (Part::RestaurantSvc, args(&[])),
             (Part::NotifySvc, args(&["--poll-interval", "50ms"])),

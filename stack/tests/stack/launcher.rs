@@ -67,25 +67,27 @@ fn alive(pid: u32) -> bool {
         && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| stat.contains(") Z "))
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_stack_starts_serves_recovers_and_stops() {
-    let data = tempfile::tempdir().unwrap();
+/// A launcher started with `args` on a free port, its stdout and stderr
+/// lines collected, and the base URL of its edge once the whole stack is
+/// healthy.
+struct Running {
+    launcher: Launcher,
+    out: Arc<Mutex<Vec<String>>>,
+    err: Arc<Mutex<Vec<String>>>,
+    base: String,
+}
+
+async fn start(data: &std::path::Path, args: &[&str]) -> Running {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let launcher = Command::new(env!("CARGO_BIN_EXE_stack"))
-        .args([
-            "--replicas",
-            "2",
-            "--service-port",
-            "0",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
+        .args(["--service-port", "0", "--listen", &format!("127.0.0.1:{port}")])
+        .args(args)
         .arg("--data-dir")
-        .arg(data.path())
+        .arg(data)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -94,9 +96,8 @@ async fn the_stack_starts_serves_recovers_and_stops() {
     let (out, err) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
     collect(launcher.0.stdout.take().unwrap(), out.clone());
     collect(launcher.0.stderr.take().unwrap(), err.clone());
-
-    let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
     eventually(
         "the whole stack to be healthy",
         Duration::from_secs(60),
@@ -106,6 +107,71 @@ async fn the_stack_starts_serves_recovers_and_stops() {
         },
     )
     .await;
+    Running {
+        launcher,
+        out,
+        err,
+        base,
+    }
+}
+
+impl Running {
+    /// Stops the stack as a user does (SIGTERM to the launcher): it exits 0.
+    async fn stop(mut self) {
+        self.launcher.terminate();
+        let status = tokio::time::timeout(Duration::from_secs(60), self.launcher.0.wait())
+            .await
+            .expect("the stack stops")
+            .unwrap();
+        assert!(status.success(), "exits 0: {status}");
+    }
+}
+
+/// A token `stack token` signs with the key in `data`.
+fn token(data: &std::path::Path, role: &str, sub: &str) -> String {
+    let token = std::process::Command::new(env!("CARGO_BIN_EXE_stack"))
+        .args(["token", "--role", role, "--sub", sub, "--data-dir"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+    String::from_utf8(token.stdout).unwrap().trim().to_owned()
+}
+
+async fn get_json(http: &reqwest::Client, url: &str) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// Places an order of the first item of the first restaurant, as `token`'s
+/// customer: the order.
+async fn place_order(http: &reqwest::Client, base: &str, token: &str) -> Value {
+    let restaurants = get_json(http, &format!("{base}/api/restaurants")).await;
+    let restaurant_id = restaurants["restaurants"][0]["id"].as_str().unwrap();
+    let menu = get_json(http, &format!("{base}/api/restaurants/{restaurant_id}/menu")).await;
+    let order = json!({"restaurantId": restaurant_id, "items": [{"menuItemId": menu["items"][0]["id"], "quantity": 1}]});
+    let placed = http
+        .post(format!("{base}/api/orders"))
+        .bearer_auth(token)
+        .json(&order)
+        .send()
+        .await
+        .unwrap();
+    let status = placed.status();
+    let placed: Value = placed.json().await.unwrap();
+    assert_eq!(status.as_u16(), 201, "{placed}");
+    placed
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stack_starts_serves_recovers_and_stops() {
+    let data = tempfile::tempdir().unwrap();
+    let running = start(data.path(), &["--replicas", "2"]).await;
+    let (out, err, base) = (running.out.clone(), running.err.clone(), running.base.clone());
+    let http = reqwest::Client::new();
     // The launcher forwards its children's lines as they come: the one
     // that says where a replica listens may trail the edge's first probe.
     let map = eventually(
@@ -122,28 +188,12 @@ async fn the_stack_starts_serves_recovers_and_stops() {
         assert!(map.contains(process), "the port map names {process}: {map}");
     }
 
-    let restaurants: Value = http
-        .get(format!("{base}/api/restaurants"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let restaurants = get_json(&http, &format!("{base}/api/restaurants")).await;
     assert_eq!(
         restaurants["restaurants"].as_array().unwrap().len(),
         6,
         "the seeded restaurants"
     );
-    let restaurant_id = restaurants["restaurants"][0]["id"].as_str().unwrap();
-    let menu: Value = http
-        .get(format!("{base}/api/restaurants/{restaurant_id}/menu"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     // Ana orders with a token `stack token` signs with the stack's key,
     // which only its owner may read.
     let key = data.path().join("auth/signing-key.pem");
@@ -152,32 +202,8 @@ async fn the_stack_starts_serves_recovers_and_stops() {
         std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    let token = std::process::Command::new(env!("CARGO_BIN_EXE_stack"))
-        .args(["token", "--role", "customer", "--sub", "ana", "--data-dir"])
-        .arg(data.path())
-        .output()
-        .unwrap();
-    assert!(
-        token.status.success(),
-        "{}",
-        String::from_utf8_lossy(&token.stderr)
-    );
-    let token = String::from_utf8(token.stdout).unwrap();
-    let order = json!({"restaurantId": restaurant_id, "items": [{"menuItemId": menu["items"][0]["id"], "quantity": 1}]});
-    let placed = http
-        .post(format!("{base}/api/orders"))
-        .bearer_auth(token.trim())
-        .json(&order)
-        .send()
-        .await
-        .unwrap();
-    let status = placed.status();
-    let placed: Value = placed.json().await.unwrap();
-    assert_eq!(
-        (status.as_u16(), &placed["customer"]),
-        (201, &json!("ana")),
-        "{placed}"
-    );
+    let placed = place_order(&http, &base, &token(data.path(), "customer", "ana")).await;
+    assert_eq!(placed["customer"], "ana", "{placed}");
     // On one machine, anyone may sign in as anyone.
     let signed_in = http
         .post(format!("{base}/api/dev/sign-in"))
@@ -207,13 +233,63 @@ async fn the_stack_starts_serves_recovers_and_stops() {
 
     let children = pids(&err.lock().unwrap());
     assert_eq!(children.len(), 7, "six replicas and the edge: {children:?}");
-    launcher.terminate();
-    let status = tokio::time::timeout(Duration::from_secs(60), launcher.0.wait())
-        .await
-        .expect("the stack stops")
-        .unwrap();
-    assert!(status.success(), "exits 0: {status}");
+    running.stop().await;
     for (name, pid) in children {
         assert!(!alive(pid), "{name} (pid {pid}) is still running");
     }
+}
+
+/// `--store postgres`: the launcher keeps a PostgreSQL cluster in the data
+/// folder, the services keep their data there (no SQLite file appears),
+/// what they stored is there after a restart, and the cluster stops with
+/// the stack.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stack_keeps_its_data_in_its_own_postgres() {
+    if test_support::postgres::skipped() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    // Run as root, PostgreSQL runs as its own user, which must reach the
+    // cluster's folder inside this one.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let http = reqwest::Client::new();
+    let ana = |running: &Running| (running.base.clone(), token(data.path(), "customer", "ana"));
+
+    let running = start(data.path(), &["--replicas", "1", "--store", "postgres"]).await;
+    let (base, token) = ana(&running);
+    let placed = place_order(&http, &base, &token).await;
+    let postmaster = data.path().join("postgres/postmaster.pid");
+    let postgres: u32 = std::fs::read_to_string(&postmaster)
+        .expect("PostgreSQL runs in the data folder")
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(alive(postgres));
+    running.stop().await;
+    assert!(!alive(postgres), "PostgreSQL stopped with the stack");
+    assert!(!postmaster.exists(), "and shut down cleanly");
+    let files: Vec<_> = std::fs::read_dir(data.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert!(
+        files.iter().all(|name| !name.to_string_lossy().ends_with(".db")),
+        "no SQLite store: {files:?}"
+    );
+
+    let running = start(data.path(), &["--replicas", "1", "--store", "postgres"]).await;
+    let (base, token) = ana(&running);
+    let read = http
+        .get(format!("{base}/api/orders/{}", placed["id"].as_str().unwrap()))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200, "the order survived the restart");
+    let read: Value = read.json().await.unwrap();
+    assert_eq!(read["id"], placed["id"]);
+    running.stop().await;
 }
