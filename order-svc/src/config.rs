@@ -14,7 +14,12 @@ pub struct Config {
 
     /// Store URL: sqlite://path/to/file.db (created if missing) or
     /// postgres://user:password@host/database. Replicas share one store.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/order.db")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        default_value = "sqlite://data/order.db"
+    )]
     pub database_url: String,
 
     /// restaurant-svc replicas, which price orders: host:port, comma

@@ -5,7 +5,8 @@
 //! query per read costs more than all else a read does (sqlx hands each to
 //! a thread of its own and back). So reads are answered from memory, kept
 //! exact by the catalog's version in the store: every write raises it and
-//! stamps the rows it writes ([`RestaurantStore`]), and every read first
+//! stamps the rows it writes (the store's triggers do, whoever writes: a
+//! replica of an older build too), and every read first
 //! reads the version (in place on SQLite, microseconds). If a write through
 //! any replica sharing the store has moved it on, the read first fetches
 //! the rows stamped since. A write is thus seen by every replica's reads as

@@ -161,7 +161,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         None => {
             stack::signing_key(&cli.run.data_dir)?;
-            let Some(cluster) = (cli.run.store == StoreKind::Postgres)
+            let Some(mut cluster) = (cli.run.store == StoreKind::Postgres)
                 .then(|| postgres::Cluster::start(&cli.run.data_dir.join("postgres")))
                 .transpose()?
             else {
@@ -170,14 +170,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             let server = cluster.url("postgres");
             let ran = runtime.block_on(async {
-                let databases = Part::SERVICES.map(stack::database_name);
-                let databases: Vec<&str> = databases.iter().map(String::as_str).collect();
-                postgres::prepare(
-                    |database| stack::database_url(&server, database).expect("a postgres URL"),
-                    &databases,
-                )
-                .await?;
-                let plan = Plan::new(&cli.run.layout(Stores::Postgres(server.clone())))?;
+                cluster.prepare(&Part::SERVICES.map(stack::database_name)).await?;
+                let plan = Plan::new(&cli.run.layout(Stores::Postgres(server)))?;
                 supervisor::run_stack(plan).await
             });
             // After every service has stopped: none is left without its store.

@@ -9,6 +9,7 @@
 //! machine (Debian's `postgresql` package).
 
 use std::{
+    os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::Duration,
@@ -62,6 +63,13 @@ pub fn give_to_postgres(path: &Path) -> Result<(), String> {
         .map_err(|error| format!("handing {} to postgres: {error}", path.display()))
 }
 
+/// The parent of process `pid`, from `/proc`.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid …`: comm may hold spaces, so after its `)`.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// The stack's own cluster, running.
 #[derive(Debug)]
 pub struct Cluster {
@@ -74,11 +82,12 @@ pub struct Cluster {
 /// The port only names the socket (`.s.PGSQL.5432`): nothing listens on TCP.
 const PORT: u16 = 5432;
 
-/// Runs postgres (`$1`: the binary, `$2`: the cluster) until it stops or the
-/// launcher (`$3`) is gone, then stops it and waits for it.
+/// Runs postgres (`$1`: the binary, `$2`: the cluster, `$4`: the port
+/// naming its socket) until it stops, the launcher (`$3`) is gone, or this
+/// shell is told to stop (TERM); then stops it (a fast shutdown) and waits.
 const WATCHDOG: &str = r#"
-postgres="$1"; cluster="$2"; launcher="$3"
-"$postgres" -D "$cluster" -k "$cluster" -c listen_addresses= -c port=5432 \
+postgres="$1"; cluster="$2"; launcher="$3"; port="$4"
+"$postgres" -D "$cluster" -k "$cluster" -c listen_addresses= -c port="$port" \
     >>"$cluster/postgres.log" 2>&1 &
 pg=$!
 trap 'kill -INT "$pg" 2>/dev/null' TERM INT
@@ -130,9 +139,13 @@ impl Cluster {
             .arg(bin.join("postgres"))
             .arg(&folder)
             .arg(std::process::id().to_string())
+            .arg(PORT.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            // Its own process group: a Ctrl-C at the terminal reaches the
+            // launcher, which stops the services first, not PostgreSQL.
+            .process_group(0)
             .spawn()
             .map_err(|error| format!("starting PostgreSQL: {error}"))?;
         Ok(Self { folder, watchdog })
@@ -147,46 +160,64 @@ impl Cluster {
     }
 
     /// Stops PostgreSQL (a fast shutdown: sessions are ended, what was
-    /// committed is kept) and waits for it.
+    /// committed is kept) and waits for it to be gone. Only this cluster's
+    /// postgres is signalled: the one the watchdog started (should another
+    /// stack's hold the folder, ours never started).
     pub fn stop(mut self) {
-        // The postmaster's pid is the first line of postmaster.pid.
-        let pid = std::fs::read_to_string(self.folder.join("postmaster.pid"))
+        // The postmaster's pid is the first line of postmaster.pid. (The
+        // watchdog itself is not signalled: as root it is runuser, which
+        // kills its child two seconds after a SIGTERM, waiting or not.)
+        let postmaster = std::fs::read_to_string(self.folder.join("postmaster.pid"))
             .ok()
-            .and_then(|text| text.lines().next().and_then(|pid| pid.trim().parse::<i32>().ok()));
-        if let Some(pid) = pid {
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGINT).ok();
+            .and_then(|text| text.lines().next().and_then(|pid| pid.trim().parse::<u32>().ok()));
+        let watchdog = self.watchdog.id();
+        let started_by_watchdog = |pid: u32| {
+            let parent = parent_of(pid);
+            parent == Some(watchdog) || parent.and_then(parent_of) == Some(watchdog)
+        };
+        if let Some(pid) = postmaster.filter(|&pid| started_by_watchdog(pid)) {
+            let pid = nix::unistd::Pid::from_raw(pid.cast_signed());
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).ok();
         }
+        // It exits once postgres has.
         self.watchdog.wait().ok();
     }
-}
 
-/// Waits until a session opens on `url`'s server (the socket appears before
-/// PostgreSQL takes sessions), then makes `databases` that are missing.
-pub async fn prepare(url_of: impl Fn(&str) -> String, databases: &[&str]) -> Result<(), String> {
-    use sqlx::{Connection, PgConnection};
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut admin = loop {
-        match PgConnection::connect(&url_of("postgres")).await {
-            Ok(session) => break session,
-            Err(error) if tokio::time::Instant::now() > deadline => {
-                return Err(format!("PostgreSQL takes no sessions: {error}"));
+    /// Waits until a session opens (the socket appears before PostgreSQL
+    /// takes sessions), then makes the `databases` that are missing.
+    pub async fn prepare(&mut self, databases: &[String]) -> Result<(), String> {
+        use sqlx::{Connection, PgConnection};
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let log = self.folder.join("postgres.log");
+        let mut admin = loop {
+            if let Ok(Some(status)) = self.watchdog.try_wait() {
+                return Err(format!("PostgreSQL stopped ({status}): see {}", log.display()));
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    };
-    for database in databases {
-        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
-            .bind(database)
-            .fetch_optional(&mut admin)
-            .await
-            .map_err(|error| format!("looking for database {database}: {error}"))?;
-        if exists.is_none() {
-            sqlx::query(&format!("CREATE DATABASE \"{database}\""))
-                .execute(&mut admin)
+            match PgConnection::connect(&self.url("postgres")).await {
+                Ok(session) => break session,
+                Err(error) if tokio::time::Instant::now() > deadline => {
+                    return Err(format!(
+                        "PostgreSQL takes no sessions: {error} (see {})",
+                        log.display()
+                    ));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        for database in databases {
+            let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+                .bind(database)
+                .fetch_optional(&mut admin)
                 .await
-                .map_err(|error| format!("creating database {database}: {error}"))?;
+                .map_err(|error| format!("looking for database {database}: {error}"))?;
+            if exists.is_none() {
+                sqlx::query(&format!("CREATE DATABASE \"{database}\""))
+                    .execute(&mut admin)
+                    .await
+                    .map_err(|error| format!("creating database {database}: {error}"))?;
+            }
         }
+        admin.close().await.ok();
+        Ok(())
     }
-    admin.close().await.ok();
-    Ok(())
 }

@@ -172,7 +172,8 @@ fn check_given(given: &Given<'_>, helps: &mut Helps) -> (u16, Vec<(String, u16)>
     }
     for (name, _) in &given.env {
         assert!(
-            help.contains(&format!("[env: {name}=")),
+            // `[env: NAME=value]`, or `[env: NAME]` for a secret's.
+            help.contains(&format!("[env: {name}=")) || help.contains(&format!("[env: {name}]")),
             "{}: {} reads no variable {name}",
             given.place,
             given.part
@@ -232,8 +233,10 @@ fn manifests_agree_with_the_binary() {
         // The parts and the ports they listen on, by pod label.
         let mut listening: HashMap<String, u16> = HashMap::new();
         let mut callers: Vec<(String, Vec<(String, u16)>)> = Vec::new();
+        let mut pod_labels = Vec::new();
         for workload in of_kind("Deployment").chain(of_kind("StatefulSet")) {
             let pod = &workload["spec"]["template"];
+            pod_labels.push(pod["metadata"]["labels"].clone());
             for container in pod["spec"]["containers"].as_array().expect("containers") {
                 let args = strings(&container["args"]);
                 let ["serve", part, flags @ ..] = args.as_slice() else {
@@ -365,6 +368,33 @@ fn manifests_agree_with_the_binary() {
                 continue;
             };
             for rule in policy["spec"]["ingress"].as_array().expect("ingress rules") {
+                for peer in rule["from"].as_array().into_iter().flatten() {
+                    let namespaces = &peer["namespaceSelector"];
+                    if namespaces.is_object() {
+                        assert!(
+                            namespaces
+                                .as_object()
+                                .is_some_and(|selector| !selector.is_empty()),
+                            "NetworkPolicy for {part}: a peer in any namespace: {peer}"
+                        );
+                        continue;
+                    }
+                    // A peer in this namespace is one of the pods deployed
+                    // here, named by its part alone.
+                    let wanted = peer["podSelector"]["matchLabels"]
+                        .as_object()
+                        .expect("matchLabels");
+                    assert!(
+                        wanted.len() == 1 && wanted.contains_key("app.kubernetes.io/name"),
+                        "NetworkPolicy for {part}: {peer} names a part, and only that"
+                    );
+                    assert!(
+                        pod_labels
+                            .iter()
+                            .any(|labels| wanted.iter().all(|(key, value)| labels[key] == *value)),
+                        "NetworkPolicy for {part}: {peer} selects no pod deployed here"
+                    );
+                }
                 for allowed in rule["ports"].as_array().expect("ports") {
                     assert_eq!(
                         allowed["port"].as_u64(),
