@@ -1,17 +1,13 @@
-//! A read-only connection to a SQLite store that the process owns and reads
-//! in place, on the calling thread.
+//! Read-only connections to a SQLite store that the process owns and reads
+//! in place, on the calling thread: one per thread, so that no thread waits
+//! for another's read (and a rare busy wait holds up only its own).
 //!
 //! Every sqlx query crosses to the thread of one of sqlx's connections and
 //! back, which costs tens of microseconds of wake-ups; a point read on an
 //! indexed row costs a few. A read made on every request (a change
 //! counter, say) is made here instead.
 
-use std::{
-    io,
-    path::PathBuf,
-    sync::{Mutex, PoisonError},
-    time::Duration,
-};
+use std::{cell::RefCell, collections::HashMap, io, path::PathBuf, time::Duration};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
@@ -19,32 +15,37 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 /// only on rare recovery steps): short, since it waits on a runtime thread.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(250);
 
-/// The connection, opened at its first read (and again after a failed open).
+thread_local! {
+    /// This thread's connections, by file: opened at a thread's first read
+    /// of a file (and again after a failed open), kept while it lives.
+    static CONNECTIONS: RefCell<HashMap<PathBuf, Connection>> = RefCell::new(HashMap::new());
+}
+
+/// Reads in place from the SQLite file at `path`.
 #[derive(Debug)]
 pub(crate) struct InPlaceReader {
     path: PathBuf,
-    connection: Mutex<Option<Connection>>,
 }
 
 impl InPlaceReader {
     pub(crate) fn new(path: PathBuf) -> Self {
-        Self {
-            path,
-            connection: Mutex::new(None),
-        }
+        Self { path }
     }
 
     /// Runs `sql`, a query for one integer, on the calling thread.
     pub(crate) fn integer(&self, sql: &str) -> Result<i64, sqlx::Error> {
-        let mut connection = self.connection.lock().unwrap_or_else(PoisonError::into_inner);
-        let connection = match &mut *connection {
-            Some(connection) => connection,
-            empty => empty.insert(self.open().map_err(store_error)?),
-        };
-        // Cached, and reset after the row: no read transaction stays open
-        // to hold back checkpoints.
-        let mut statement = connection.prepare_cached(sql).map_err(store_error)?;
-        statement.query_row([], |row| row.get(0)).map_err(store_error)
+        CONNECTIONS.with_borrow_mut(|connections| {
+            let connection = match connections.get_mut(&self.path) {
+                Some(connection) => connection,
+                None => connections
+                    .entry(self.path.clone())
+                    .or_insert(self.open().map_err(store_error)?),
+            };
+            // Cached, and reset after the row: no read transaction stays
+            // open to hold back checkpoints.
+            let mut statement = connection.prepare_cached(sql).map_err(store_error)?;
+            statement.query_row([], |row| row.get(0)).map_err(store_error)
+        })
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
