@@ -37,6 +37,23 @@ async fn add_item(
         .into_inner()
 }
 
+/// Applies `changes` to `item` (its ids filled in): the item as updated.
+async fn update_item(
+    client: &mut RestaurantServiceClient<Channel>,
+    item: &pb::MenuItem,
+    changes: pb::UpdateMenuItemRequest,
+) -> pb::MenuItem {
+    client
+        .update_menu_item(pb::UpdateMenuItemRequest {
+            restaurant_id: item.restaurant_id.clone(),
+            menu_item_id: item.id.clone(),
+            ..changes
+        })
+        .await
+        .expect("updates")
+        .into_inner()
+}
+
 async fn creates_reads_and_lists_restaurants(backend: Backend) {
     let store = TestStore::new(backend).await;
     let (_service, mut client) = super::spawn(&store, false).await;
@@ -177,32 +194,30 @@ async fn keeps_a_menu_and_prices_from_it(backend: Backend) {
     assert_eq!(priced.items[1].name, "Wonton Soup");
     assert_eq!(priced.total_cents, 2650);
 
-    let repriced = client
-        .update_menu_item(pb::UpdateMenuItemRequest {
-            restaurant_id: restaurant.id.clone(),
-            menu_item_id: soup.id.clone(),
+    let repriced = update_item(
+        &mut client,
+        &soup,
+        pb::UpdateMenuItemRequest {
             price_cents: Some(950),
             ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+        },
+    )
+    .await;
     assert_eq!(
         (repriced.price_cents, repriced.name.as_str()),
         (950, "Wonton Soup"),
         "only the price changed"
     );
 
-    let off_sale = client
-        .update_menu_item(pb::UpdateMenuItemRequest {
-            restaurant_id: restaurant.id.clone(),
-            menu_item_id: soup.id.clone(),
+    let off_sale = update_item(
+        &mut client,
+        &soup,
+        pb::UpdateMenuItemRequest {
             available: Some(false),
             ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+        },
+    )
+    .await;
     assert!(!off_sale.available);
 
     let refused = client
@@ -309,16 +324,15 @@ async fn replicas_see_each_others_writes_at_once(backend: Backend) {
             "the other replica sees the item"
         );
 
-        let repriced = writer
-            .update_menu_item(pb::UpdateMenuItemRequest {
-                restaurant_id: created.id.clone(),
-                menu_item_id: item.id.clone(),
+        let repriced = update_item(
+            writer,
+            &item,
+            pb::UpdateMenuItemRequest {
                 price_cents: Some(450),
                 ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
+            },
+        )
+        .await;
         assert_eq!(
             menu(reader).await,
             [repriced],
@@ -334,15 +348,15 @@ async fn replicas_see_each_others_writes_at_once(backend: Backend) {
         let priced = reader.price_items(price.clone()).await.unwrap().into_inner();
         assert_eq!(priced.total_cents, 900, "priced at the new price");
 
-        writer
-            .update_menu_item(pb::UpdateMenuItemRequest {
-                restaurant_id: created.id.clone(),
-                menu_item_id: item.id.clone(),
+        update_item(
+            writer,
+            &item,
+            pb::UpdateMenuItemRequest {
                 available: Some(false),
                 ..Default::default()
-            })
-            .await
-            .unwrap();
+            },
+        )
+        .await;
         let refused = reader.price_items(price).await.unwrap_err();
         assert_eq!(
             refused.code(),
