@@ -161,12 +161,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         None => {
             stack::signing_key(&cli.run.data_dir)?;
-            let Some(mut cluster) = (cli.run.store == StoreKind::Postgres)
-                .then(|| postgres::Cluster::start(&cli.run.data_dir.join("postgres")))
-                .transpose()?
-            else {
-                let plan = Plan::new(&cli.run.layout(Stores::Sqlite))?;
-                return runtime.block_on(supervisor::run_stack(plan));
+            let mut cluster = match cli.run.store {
+                StoreKind::Sqlite => {
+                    let plan = Plan::new(&cli.run.layout(Stores::Sqlite))?;
+                    return runtime.block_on(supervisor::run_stack(plan));
+                }
+                StoreKind::Postgres => postgres::Cluster::start(&cli.run.data_dir.join("postgres"))?,
             };
             let server = cluster.url("postgres");
             let ran = runtime.block_on(async {
