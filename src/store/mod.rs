@@ -36,6 +36,16 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const SQLITE_CONNECTIONS: u32 = 4;
 /// Connections per process to PostgreSQL.
 const POSTGRES_CONNECTIONS: u32 = 16;
+/// How long a PostgreSQL session of ours may sit idle inside a transaction
+/// before the server ends it, rolling the transaction back. Our
+/// transactions send their statements back to back, so one idle this long
+/// belongs to a replica that is frozen or cut off (its host lost, say).
+/// Without a limit its locks stay held until the server's TCP keepalive
+/// gives up on the session, by default after two hours: a row it inserted
+/// holds up every writer of the same key (an order's retry on another
+/// replica, with its idempotency key), and the group commit that writer is
+/// in holds up every order behind it.
+const POSTGRES_IDLE_IN_TRANSACTION: Duration = Duration::from_secs(2);
 
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,13 +251,17 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |connection, _| {
                 Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        let pragmas = format!(
+                    let settings = match backend {
+                        Backend::Sqlite => format!(
                             "PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                             SQLITE_BUSY_TIMEOUT.as_millis()
-                        );
-                        connection.execute(pragmas.as_str()).await?;
-                    }
+                        ),
+                        Backend::Postgres => format!(
+                            "SET idle_in_transaction_session_timeout = {}",
+                            POSTGRES_IDLE_IN_TRANSACTION.as_millis()
+                        ),
+                    };
+                    connection.execute(settings.as_str()).await?;
                     Ok(())
                 })
             })

@@ -72,3 +72,46 @@ async fn a_call_read_after_its_absolute_deadline_stores_nothing() {
     assert_eq!(refused.code(), Code::DeadlineExceeded, "{refused:?}");
     assert!(orders_of(&mut orders, "stale").await.is_empty());
 }
+
+#[tokio::test]
+async fn a_replica_gone_silent_inside_a_transaction_holds_up_orders_only_briefly() {
+    if test_support::postgres::skipped() {
+        return;
+    }
+    let mut neighbours = Neighbours::start(Backend::Postgres).await;
+    let (restaurant_id, items) = neighbours.menu().await;
+    let (_order_svc, mut orders) = neighbours.order_replica().await;
+
+    // Another replica inserted Ana's order with key k1, and then went
+    // silent before committing: cut off from the network, or frozen.
+    let silent = Store::open(neighbours.order_store.url(), &order_svc::MIGRATIONS)
+        .await
+        .unwrap();
+    let mut held = silent.begin_write("silent", None).await.unwrap();
+    sqlx::query(
+        "INSERT INTO orders (id, restaurant_id, restaurant_name, customer, status, total_cents,
+                             idempotency_key, created_at, updated_at)
+         VALUES ('ord_silent', $1, 'x', 'ana', 'placed', 1, 'k1', 0, 0)",
+    )
+    .bind(&restaurant_id)
+    .execute(&mut **held)
+    .await
+    .unwrap();
+
+    // The edge retries Ana's order, with its key, on this replica: the
+    // insert waits for the silent one's transaction, which the server ends.
+    let mut retry = place(&restaurant_id, &items, "ana", 1);
+    retry.idempotency_key = "k1".into();
+    let mut request = tonic::Request::new(retry);
+    request.set_timeout(Duration::from_secs(10));
+    let placed = orders
+        .place_order(request)
+        .await
+        .expect("placed once the silent transaction is ended");
+    assert_ne!(placed.into_inner().id, "ord_silent");
+    assert!(
+        held.commit().await.is_err(),
+        "the silent replica's transaction was rolled back"
+    );
+    assert_eq!(orders_of(&mut orders, "ana").await.len(), 1, "one order");
+}
