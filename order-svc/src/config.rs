@@ -22,7 +22,8 @@ pub struct Config {
     )]
     pub database_url: String,
 
-    /// restaurant-svc replicas, which price orders: host:port, comma
+    /// restaurant-svc replicas, which price orders: host:port, or
+    /// dns://name:port for every address a DNS name resolves to, comma
     /// separated. Calls are balanced over the healthy ones.
     #[arg(
         long,
@@ -33,7 +34,7 @@ pub struct Config {
     pub restaurant_addr: Vec<ReplicaSpec>,
 
     /// notify-svc replicas, where the outbox relay delivers notifications:
-    /// host:port, comma separated.
+    /// as for --restaurant-addr.
     #[arg(
         long,
         env = "NOTIFY_ADDR",

@@ -108,24 +108,7 @@ impl Cluster {
             give_to_postgres(&folder).expect("handing the cluster's folder to postgres");
         }
 
-        let cluster_dir = folder.join("cluster");
-        let initdb = run_as(as_postgres, &bin.join("initdb"))
-            .args([
-                "--auth=trust",
-                "--username=postgres",
-                "--encoding=UTF8",
-                "--locale=C",
-                "--no-sync",
-            ])
-            .arg("-D")
-            .arg(&cluster_dir)
-            .output()
-            .expect("running initdb");
-        assert!(
-            initdb.status.success(),
-            "initdb failed: {}",
-            String::from_utf8_lossy(&initdb.stderr)
-        );
+        initdb(&bin, &folder.join("cluster"));
 
         let port = free_port();
         let mut watchdog = run_as(as_postgres, Path::new("sh"))
@@ -154,6 +137,29 @@ impl Cluster {
         }
         Self { port }
     }
+}
+
+/// Makes a cluster in `cluster` (a new folder inside one the `postgres`
+/// user owns, when this process is root) with initdb, trusting every
+/// session: for tests only.
+pub fn initdb(binaries: &Path, cluster: &Path) {
+    let initdb = run_as(is_root(), &binaries.join("initdb"))
+        .args([
+            "--auth=trust",
+            "--username=postgres",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        ])
+        .arg("-D")
+        .arg(cluster)
+        .output()
+        .expect("running initdb");
+    assert!(
+        initdb.status.success(),
+        "initdb failed: {}",
+        String::from_utf8_lossy(&initdb.stderr)
+    );
 }
 
 /// Runs postgres until the process whose id is `$3` is gone, then stops it

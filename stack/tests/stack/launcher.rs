@@ -2,6 +2,7 @@
 //! order through the edge, restarts a crashed replica, and stops every
 //! process on SIGTERM.
 
+use super::token;
 use serde_json::{Value, json};
 use std::{
     collections::HashMap,
@@ -125,21 +126,6 @@ impl Running {
             .unwrap();
         assert!(status.success(), "exits 0: {status}");
     }
-}
-
-/// A token `stack token` signs with the key in `data`.
-fn token(data: &std::path::Path, role: &str, sub: &str) -> String {
-    let token = std::process::Command::new(env!("CARGO_BIN_EXE_stack"))
-        .args(["token", "--role", role, "--sub", sub, "--data-dir"])
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(
-        token.status.success(),
-        "{}",
-        String::from_utf8_lossy(&token.stderr)
-    );
-    String::from_utf8(token.stdout).unwrap().trim().to_owned()
 }
 
 async fn get_json(http: &reqwest::Client, url: &str) -> Value {
