@@ -2,7 +2,8 @@
 //!
 //! - [`proto`]: the generated gRPC contracts and their descriptor set.
 //! - [`server`]: serve a tonic service with `grpc.health.v1`, server
-//!   reflection and a graceful, draining shutdown.
+//!   reflection and a graceful, draining shutdown; [`tls`]: mutual TLS
+//!   between the services and their callers.
 //! - [`binary`], [`shutdown`], [`telemetry`], [`metrics`], [`otlp`], [`child`]:
 //!   the `main` of every binary, signals, logs, Prometheus metrics, spans
 //!   exported over OTLP, and starting one as a child process.
@@ -35,6 +36,7 @@ pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 pub mod time;
+pub mod tls;
 pub mod trace;
 pub mod validate;
 pub mod wire;

@@ -11,6 +11,7 @@
 
 use crate::{
     metrics::{RecordRpcs, RpcMetrics},
+    tls::{CallersOnlyLayer, Tls},
     trace::trace_id_of,
     wire::{REQUEST_ID as REQUEST_ID_HEADER, TRACEPARENT},
 };
@@ -75,6 +76,8 @@ pub struct ServiceHost {
     health: HealthReporter,
     drain: Duration,
     streams_closed: CancellationToken,
+    /// Mutual TLS, and who may call, when on.
+    tls: Option<(Tls, CallersOnlyLayer)>,
 }
 
 impl ServiceHost {
@@ -96,7 +99,16 @@ impl ServiceHost {
             health: HealthReporter::new(),
             drain,
             streams_closed: CancellationToken::new(),
+            tls: None,
         })
+    }
+
+    /// Serves over mutual TLS when `tls` is given ([`crate::tls`]): only
+    /// `callers` may call the service's methods.
+    pub fn with_tls(mut self, tls: Option<Tls>, callers: &'static [&'static str]) -> Self {
+        let service = self.service_name;
+        self.tls = tls.map(|tls| (tls, CallersOnlyLayer { service, callers }));
+        self
     }
 
     /// The address the listener is bound to.
@@ -128,6 +140,7 @@ impl ServiceHost {
             health,
             drain,
             streams_closed,
+            tls,
         } = self;
 
         // Advertise only what this server serves: the descriptor set holds
@@ -170,11 +183,18 @@ impl ServiceHost {
             }
         };
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let server = Server::builder()
+        let mut server = Server::builder();
+        let mut callers_only = None;
+        if let Some((tls, rule)) = tls {
+            server = server.tls_config(tls.server())?;
+            callers_only = Some(rule);
+        }
+        let server = server
             // HTTP/1.1 only for `GET /metrics`: gRPC needs HTTP/2.
             .accept_http1(true)
             .trace_fn(request_span)
             .layer(RecordRpcs::new(rpcs))
+            .layer(tower::util::option_layer(callers_only))
             .layer(tower::util::MapResponseLayer::new(
                 undecodable_is_invalid_argument,
             ))

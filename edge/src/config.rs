@@ -249,6 +249,8 @@ pub struct Config {
     /// How often replica DNS names (dns://…) are resolved again.
     #[arg(long, env = "DNS_INTERVAL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub dns_interval: Duration,
+    #[command(flatten)]
+    pub tls: dishpatch::tls::TlsArgs,
 }
 
 impl Config {

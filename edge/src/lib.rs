@@ -54,9 +54,16 @@ pub struct Edge {
 /// Builds the replica pools and binds the listener. No replica needs to be
 /// up: until probes find one, its routes answer 503.
 pub async fn build(config: Config) -> Result<Edge, StartError> {
+    let tls = config.tls.load().map_err(StartError::Config)?;
     let pool = |service, health_name, replicas: &[ReplicaSpec], strategy| {
-        ReplicaPool::new(service, health_name, replicas, config.pool_settings(strategy))
-            .map_err(StartError::Config)
+        ReplicaPool::new(
+            service,
+            health_name,
+            replicas,
+            config.pool_settings(strategy),
+            tls.as_ref(),
+        )
+        .map_err(StartError::Config)
     };
     let pools = api::Pools {
         restaurants: pool(

@@ -30,4 +30,6 @@ pub struct Config {
     /// NOT_SERVING, so balancers move away first (e.g. 5s, 200ms).
     #[arg(long, env = "DRAIN_PERIOD", default_value = "5s", value_parser = humantime::parse_duration)]
     pub drain: Duration,
+    #[command(flatten)]
+    pub tls: dishpatch::tls::TlsArgs,
 }

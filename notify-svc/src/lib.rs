@@ -21,13 +21,19 @@ use tonic::service::Routes;
 
 dishpatch::migrations!();
 
+/// Who may call this service's methods over mutual TLS (by the name in
+/// their certificates): The edge, and order-svc's outbox relay.
+const CALLERS: &[&str] = &["edge", "order-svc"];
+
 /// Opens the store and binds the listener: the returned service is ready to
 /// run.
 pub async fn build(config: Config) -> Result<ReadyService, StartError> {
     let store = Store::open(&config.database_url, &MIGRATIONS).await?;
     let notifications = store::NotificationStore::new(store.clone());
     let last_seq = notifications.last_seq().await?;
-    let host = ServiceHost::bind(config.listen, SERVICE_NAME, config.drain).await?;
+    let host = ServiceHost::bind(config.listen, SERVICE_NAME, config.drain)
+        .await?
+        .with_tls(config.tls.load().map_err(StartError::Config)?, CALLERS);
 
     let feed = feed::Feed::new();
     let api = grpc::NotifyApi::new(notifications.clone(), feed.clone(), host.streams_closed());

@@ -28,6 +28,10 @@ use tonic::service::Routes;
 
 dishpatch::migrations!();
 
+/// Who may call this service's methods over mutual TLS (by the name in
+/// their certificates): The edge alone.
+const CALLERS: &[&str] = &["edge"];
+
 /// Probe results in a row that bring back (rise) or take out (fall) a
 /// replica of another service.
 const RISE_AND_FALL: u32 = 2;
@@ -49,16 +53,26 @@ pub async fn build(config: Config) -> Result<ReadyService, StartError> {
         default_deadline: config.downstream_timeout,
         ..PoolSettings::default()
     };
+    let tls = config.tls.load().map_err(StartError::Config)?;
     let restaurants = ReplicaPool::new(
         "restaurant-svc",
         RESTAURANT_SERVICE,
         &config.restaurant_addr,
         settings,
+        tls.as_ref(),
     )
     .map_err(StartError::Config)?;
-    let notify = ReplicaPool::new("notify-svc", NOTIFY_SERVICE, &config.notify_addr, settings)
-        .map_err(StartError::Config)?;
-    let host = ServiceHost::bind(config.listen, SERVICE_NAME, config.drain).await?;
+    let notify = ReplicaPool::new(
+        "notify-svc",
+        NOTIFY_SERVICE,
+        &config.notify_addr,
+        settings,
+        tls.as_ref(),
+    )
+    .map_err(StartError::Config)?;
+    let host = ServiceHost::bind(config.listen, SERVICE_NAME, config.drain)
+        .await?
+        .with_tls(tls, CALLERS);
 
     let waker = relay::RelayWaker::default();
     let api = grpc::OrderApi {

@@ -48,6 +48,7 @@ pub use settings::{Ejection, Panic, PoolSettings, ProbeSettings, Strategy, TryTi
 pub use spec::{ReplicaSpec, Target};
 
 use arc_swap::ArcSwap;
+use dishpatch::tls::Tls;
 use health::Observation;
 use latency::RecentLatency;
 use replica::{Connector, Replica};
@@ -146,14 +147,17 @@ impl ReplicaPool {
     /// messages, such as `restaurant-svc`), whose health is probed under
     /// `health_name` (its gRPC service name). No replica is in rotation
     /// until probed: run [`ReplicaPool::spawn`]. Must run inside a tokio
-    /// runtime.
+    /// runtime. With `tls`, calls go over mutual TLS, to replicas whose
+    /// certificates name `service`.
     pub fn new(
         service: &'static str,
         health_name: &'static str,
         specs: &[ReplicaSpec],
         settings: PoolSettings,
+        tls: Option<&Tls>,
     ) -> Result<Self, String> {
-        Self::with_connector(service, health_name, specs, settings, replica::tcp())
+        let connector = replica::tcp(tls.map(|tls| tls.client(service)));
+        Self::with_connector(service, health_name, specs, settings, connector)
     }
 
     pub(crate) fn with_connector(

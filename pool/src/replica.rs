@@ -16,18 +16,26 @@ use std::{
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 /// Makes the channel to a replica at `host:port`. Over TCP in a running
 /// pool; the pool's tests connect to replicas in the same process.
 pub(crate) type Connector = Arc<dyn Fn(&str, &ProbeSettings) -> Result<Channel, String> + Send + Sync>;
 
-/// Channels over TCP that connect on first use; HTTP/2 keep-alive pings
-/// every probe interval find a dead peer even on an idle connection.
-pub(crate) fn tcp() -> Connector {
-    Arc::new(|addr, probe| {
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|error| format!("replica address {addr:?}: {error}"))?
+/// Channels over TCP (with `tls`, over mutual TLS) that connect on first
+/// use; HTTP/2 keep-alive pings every probe interval find a dead peer even
+/// on an idle connection.
+pub(crate) fn tcp(tls: Option<ClientTlsConfig>) -> Connector {
+    Arc::new(move |addr, probe| {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))
+            .map_err(|error| format!("replica address {addr:?}: {error}"))?;
+        if let Some(tls) = &tls {
+            endpoint = endpoint
+                .tls_config(tls.clone())
+                .map_err(|error| format!("TLS for {addr}: {error}"))?;
+        }
+        let endpoint = endpoint
             .connect_timeout(probe.timeout)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(probe.interval)
@@ -209,7 +217,7 @@ mod tests {
 
     fn replica() -> Replica {
         let probe = crate::settings::PoolSettings::default().probe;
-        Replica::new("127.0.0.1:1", 1, 0, &tcp(), &probe).unwrap()
+        Replica::new("127.0.0.1:1", 1, 0, &tcp(None), &probe).unwrap()
     }
 
     #[tokio::test(start_paused = true)]

@@ -237,7 +237,7 @@ mod tests {
 
     fn replica(addr: &str, weight: u32) -> Arc<Replica> {
         let probe = PoolSettings::default().probe;
-        Arc::new(Replica::new(addr, weight, 0, &tcp(), &probe).unwrap())
+        Arc::new(Replica::new(addr, weight, 0, &tcp(None), &probe).unwrap())
     }
 
     fn rotation(strategy: Strategy, replicas: &[&Arc<Replica>]) -> Rotation {

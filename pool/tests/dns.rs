@@ -225,7 +225,7 @@ fn pool(dns: &DnsServer, port: u16, dns_interval: Duration) -> ReplicaPool {
         ..PoolSettings::default()
     };
     settings.probe.interval = Duration::from_millis(200);
-    ReplicaPool::new("dns-svc", HEALTH_NAME, &[spec], settings).unwrap()
+    ReplicaPool::new("dns-svc", HEALTH_NAME, &[spec], settings, None).unwrap()
 }
 
 /// The addresses in `pool`'s rotation.

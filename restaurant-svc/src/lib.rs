@@ -22,6 +22,10 @@ use tonic::service::Routes;
 
 dishpatch::migrations!();
 
+/// Who may call this service's methods over mutual TLS (by the name in
+/// their certificates): The edge, and order-svc, which prices orders from menus.
+const CALLERS: &[&str] = &["edge", "order-svc"];
+
 /// Opens the store (migrated, and seeded when empty unless `no_seed`) and
 /// binds the listener: the returned service is ready to run.
 pub async fn build(config: Config) -> Result<ReadyService, StartError> {
@@ -31,7 +35,9 @@ pub async fn build(config: Config) -> Result<ReadyService, StartError> {
         seed::seed_if_empty(&restaurants).await?;
     }
     let catalog = catalog::Catalog::load(restaurants.clone()).await?;
-    let host = ServiceHost::bind(config.listen, SERVICE_NAME, config.drain).await?;
+    let host = ServiceHost::bind(config.listen, SERVICE_NAME, config.drain)
+        .await?
+        .with_tls(config.tls.load().map_err(StartError::Config)?, CALLERS);
     let routes = Routes::new(RestaurantServiceServer::new(grpc::RestaurantApi::new(
         restaurants,
         catalog,

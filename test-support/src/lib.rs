@@ -11,6 +11,7 @@ pub mod process;
 pub mod services;
 pub mod stack;
 pub mod stores;
+pub mod tls;
 
 pub use services::{RunningService, start};
 pub use stack::{StackOptions, TestStack, spawn_stack};

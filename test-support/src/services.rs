@@ -18,6 +18,7 @@ pub fn restaurant_config(store_url: &str) -> restaurant_svc::Config {
         database_url: store_url.to_owned(),
         no_seed: false,
         drain: DRAIN,
+        tls: Default::default(),
     }
 }
 
@@ -28,6 +29,7 @@ pub fn notify_config(store_url: &str) -> notify_svc::Config {
         database_url: store_url.to_owned(),
         poll_interval: Duration::from_millis(50),
         drain: DRAIN,
+        tls: Default::default(),
     }
 }
 
@@ -47,6 +49,7 @@ pub fn order_config(store_url: &str, restaurant: SocketAddr, notify: SocketAddr)
         relay_poll_interval: Duration::from_millis(50),
         relay_max_backoff: Duration::from_millis(200),
         drain: DRAIN,
+        tls: Default::default(),
     }
 }
 
@@ -103,8 +106,13 @@ impl Drop for RunningService {
 
 /// restaurant-svc, seeded, on `store_url`.
 pub async fn spawn_restaurant(store_url: &str) -> RunningService {
+    run_restaurant(restaurant_config(store_url)).await
+}
+
+/// restaurant-svc with `config`.
+pub async fn run_restaurant(config: restaurant_svc::Config) -> RunningService {
     start(
-        restaurant_svc::build(restaurant_config(store_url))
+        restaurant_svc::build(config)
             .await
             .expect("restaurant-svc builds"),
     )
@@ -112,9 +120,14 @@ pub async fn spawn_restaurant(store_url: &str) -> RunningService {
 
 /// notify-svc on `store_url`, listening on `listen` (port 0 for any).
 pub async fn spawn_notify(store_url: &str, listen: SocketAddr) -> RunningService {
-    let config = notify_svc::Config {
+    run_notify(notify_svc::Config {
         listen,
         ..notify_config(store_url)
-    };
+    })
+    .await
+}
+
+/// notify-svc with `config`.
+pub async fn run_notify(config: notify_svc::Config) -> RunningService {
     start(notify_svc::build(config).await.expect("notify-svc builds"))
 }

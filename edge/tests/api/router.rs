@@ -62,7 +62,14 @@ pub(super) fn router() -> axum::Router {
 fn router_with(cors_origins: Vec<http::HeaderValue>) -> axum::Router {
     let pool = |service| {
         let nowhere = [ReplicaSpec::addr("127.0.0.1:1")];
-        ReplicaPool::new(service, "unused.v1.Service", &nowhere, PoolSettings::default()).unwrap()
+        ReplicaPool::new(
+            service,
+            "unused.v1.Service",
+            &nowhere,
+            PoolSettings::default(),
+            None,
+        )
+        .unwrap()
     };
     let pools = edge::api::Pools {
         restaurants: pool("restaurant-svc"),

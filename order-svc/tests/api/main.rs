@@ -9,6 +9,7 @@ mod life_cycle;
 mod outbox;
 mod process;
 mod replicas;
+mod tls;
 mod validation;
 
 use dishpatch::proto::{

@@ -5,6 +5,7 @@ mod catalog;
 mod grpcurl;
 mod lifecycle;
 mod seeding;
+mod tls;
 mod validation;
 
 use dishpatch::proto::restaurant::v1::restaurant_service_client::RestaurantServiceClient;
