@@ -7,6 +7,7 @@
 //! are readable by their owner only. What is there is kept: a second run
 //! only adds what is missing, signed by the CA already there.
 
+use dishpatch::tls::TlsArgs;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
@@ -45,6 +46,15 @@ pub fn files(folder: &Path, name: &str) -> PartFiles {
 }
 
 impl PartFiles {
+    /// These files as a part's TLS settings.
+    pub fn tls_args(&self) -> TlsArgs {
+        TlsArgs {
+            tls_cert: Some(self.cert.clone()),
+            tls_key: Some(self.key.clone()),
+            tls_ca: Some(self.ca.clone()),
+        }
+    }
+
     /// The flags that give a part these files.
     pub fn args(&self) -> Vec<String> {
         [

@@ -41,12 +41,7 @@ impl TestCerts {
 
     /// The TLS flags of a part named `name`.
     pub fn args(&self, name: &str) -> TlsArgs {
-        let PartFiles { cert, key, ca } = self.files(name);
-        TlsArgs {
-            tls_cert: Some(cert),
-            tls_key: Some(key),
-            tls_ca: Some(ca),
-        }
+        self.files(name).tls_args()
     }
 
     /// `name`'s certificate and the CA, loaded.

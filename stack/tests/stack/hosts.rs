@@ -6,6 +6,10 @@
 //! is drained; no order the shop acknowledged is lost or placed twice, and
 //! only a lost host fails requests (those it held).
 //!
+//! The parts speak mutual TLS, with certificates `stack certs` makes: a
+//! caller on the network without one reaches no service, and one with
+//! another part's certificate cannot reprice a menu item.
+//!
 //! Every process runs in the test network, the test's own requests too:
 //! its thread enters the client host. Needs root, which CI has; elsewhere
 //! it says it was skipped.
@@ -16,17 +20,23 @@ mod names;
 mod network;
 
 use database::Database;
+use dishpatch::proto::restaurant::v1::{
+    UpdateMenuItemRequest, restaurant_service_client::RestaurantServiceClient,
+};
 use load::{Load, Outcomes, Shop};
 use names::NameServer;
 use network::{Host, Network};
 use serde_json::Value;
-use stack::{Part, database_name, edge_auth_args, signing_key};
+use stack::{Part, certs, database_name, edge_auth_args, signing_key};
 use std::{
     collections::{BTreeMap, BTreeSet},
-    net::Ipv4Addr,
+    net::{Ipv4Addr, SocketAddr},
+    path::Path,
     time::{Duration, Instant},
 };
-use test_support::{eventually, process::ServiceProcess};
+use test_support::{eventually, process::ServiceProcess, tls::channel};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 /// The search domain of every host, under which the services are named.
 const DOMAIN: &str = "dishpatch.test";
@@ -70,6 +80,9 @@ fn hosts_are_lost_joined_and_drained_losing_nothing() {
 }
 
 async fn lose_join_and_drain_hosts(network: &Network) {
+    let certs = tempfile::tempdir().unwrap();
+    let parts = [Part::Edge].into_iter().chain(SERVICES.map(|(part, _)| part));
+    stack::certs::make(certs.path(), &parts.map(Part::name).collect::<Vec<_>>()).unwrap();
     let names = NameServer::start(&network.add_host("dns", NAME_SERVER), DOMAIN);
     let database = Database::start(&network.add_host("db", 20));
     database
@@ -81,10 +94,10 @@ async fn lose_join_and_drain_hosts(network: &Network) {
     names.serve(&records(&[&first, &second]));
     let mut replicas: BTreeMap<&str, Vec<ServiceProcess>> = BTreeMap::new();
     for host in [&first, &second] {
-        replicas.insert(host.name, start_replicas(host, &database).await);
+        replicas.insert(host.name, start_replicas(host, &database, certs.path()).await);
     }
     let data = tempfile::tempdir().unwrap();
-    let edge = start_edge(&network.add_host("edge", 10), data.path()).await;
+    let edge = start_edge(&network.add_host("edge", 10), data.path(), certs.path()).await;
     let shop = open_shop(&edge, data.path()).await;
     let limit = Duration::from_secs(20);
     until_replicas(
@@ -95,6 +108,8 @@ async fn lose_join_and_drain_hosts(network: &Network) {
         healthy,
     )
     .await;
+
+    strangers_are_refused(&second, &shop, certs.path()).await;
 
     // A host drops off the network: its replicas are cut off mid-request.
     let load = Load::start(&shop, "lost");
@@ -148,7 +163,7 @@ async fn lose_join_and_drain_hosts(network: &Network) {
     // A new host joins by its DNS record.
     let load = Load::start(&shop, "joined");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    replicas.insert(third.name, start_replicas(&third, &database).await);
+    replicas.insert(third.name, start_replicas(&third, &database, certs.path()).await);
     names.serve(&records(&[&first, &second, &third]));
     let added = Instant::now();
     let serving = |replica: &Value| replica["requestsServed"].as_u64() > Some(0);
@@ -244,15 +259,63 @@ fn records(hosts: &[&Host]) -> Vec<(&'static str, Vec<Ipv4Addr>)> {
         .collect()
 }
 
+/// Callers without a certificate from the CA reach no service on `host`,
+/// and restaurant-svc refuses a menu change from notify-svc's certificate.
+async fn strangers_are_refused(host: &Host, shop: &Shop, certs: &Path) {
+    for (part, port) in SERVICES {
+        let addr = SocketAddr::from((host.ip, port));
+        let plaintext = Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_lazy();
+        let ca = std::fs::read(certs.join(stack::certs::CA)).unwrap();
+        let anonymous = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(ca))
+            .domain_name(part.name());
+        for channel in [plaintext, channel(addr, anonymous)] {
+            let refused = HealthClient::new(channel)
+                .check(HealthCheckRequest::default())
+                .await;
+            assert!(
+                refused.is_err(),
+                "{} answered a caller without a certificate",
+                part.name()
+            );
+        }
+    }
+    let notify = certs::files(certs, Part::NotifySvc.name())
+        .tls_args()
+        .load()
+        .unwrap()
+        .unwrap();
+    let restaurant = SocketAddr::from((host.ip, 50051));
+    let reprice = UpdateMenuItemRequest {
+        restaurant_id: shop.restaurant.clone(),
+        menu_item_id: shop.item.clone(),
+        price_cents: Some(1),
+        ..Default::default()
+    };
+    let refused = RestaurantServiceClient::new(channel(restaurant, notify.client("restaurant-svc")))
+        .update_menu_item(reprice)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
+    let menu = shop
+        .get(&format!("/api/restaurants/{}/menu", shop.restaurant))
+        .await
+        .unwrap();
+    assert_ne!(menu["items"][0]["priceCents"], 1, "the price is unchanged");
+}
+
 /// One replica of every service in `host`, on the shared store, finding
-/// the others by name.
-async fn start_replicas(host: &Host, database: &Database) -> Vec<ServiceProcess> {
+/// the others by name, with its certificate from `certs`.
+async fn start_replicas(host: &Host, database: &Database, certs: &Path) -> Vec<ServiceProcess> {
     let mut replicas = Vec::new();
     for (part, port) in SERVICES {
         let store = database.url(&database_name(part));
         let mut args = host.exec(env!("CARGO_BIN_EXE_stack"));
         args.extend(["serve", part.name(), "--listen", &format!("{}:{port}", host.ip)].map(str::to_owned));
         args.extend(["--database-url", &store, "--drain", DRAIN].map(str::to_owned));
+        args.extend(certs::files(certs, part.name()).args());
         if part == Part::OrderSvc {
             args.extend(
                 [
@@ -273,8 +336,8 @@ async fn start_replicas(host: &Host, database: &Database) -> Vec<ServiceProcess>
 }
 
 /// The edge in `host`, on port 3000, trusting tokens signed with the key
-/// in `data`.
-async fn start_edge(host: &Host, data: &std::path::Path) -> ServiceProcess {
+/// in `data`, with its certificate from `certs`.
+async fn start_edge(host: &Host, data: &Path, certs: &Path) -> ServiceProcess {
     signing_key(data).unwrap();
     let mut args = host.exec(env!("CARGO_BIN_EXE_stack"));
     args.extend([
@@ -301,13 +364,14 @@ async fn start_edge(host: &Host, data: &std::path::Path) -> ServiceProcess {
         .map(str::to_owned),
     );
     args.extend(edge_auth_args(data));
+    args.extend(certs::files(certs, Part::Edge.name()).args());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     ServiceProcess::start("ip", &args).await
 }
 
 /// The shop, once the edge answers, with an order of the customer's to
 /// read.
-async fn open_shop(edge: &ServiceProcess, data: &std::path::Path) -> Shop {
+async fn open_shop(edge: &ServiceProcess, data: &Path) -> Shop {
     let http = reqwest::Client::new();
     let base = edge.url();
     let restaurants = eventually(
