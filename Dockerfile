@@ -13,10 +13,14 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p stack && cp target/release/stack /stack
+    cargo build --release --locked -p stack && cp target/release/stack /stack \
+    && mkdir /tls
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /stack /usr/local/bin/stack
+# Where compose.yaml's `certs` service writes the certificates: a volume
+# mounted here starts as this folder, owned by the user below.
+COPY --from=build --chown=65532:65532 /tls /tls
 USER 65532:65532
 # The edge, then restaurant-svc, order-svc and notify-svc.
 EXPOSE 3000 50051 50052 50053

@@ -16,6 +16,7 @@
 
 use futures_util::future::{Either, Ready, ready};
 use std::{
+    net::SocketAddr,
     path::PathBuf,
     task::{Context, Poll},
 };
@@ -40,6 +41,47 @@ pub struct TlsArgs {
     /// certificate it signed
     #[arg(long, env = "TLS_CA", requires = "tls_cert")]
     pub tls_ca: Option<PathBuf>,
+}
+
+/// A service's TLS flags: [`TlsArgs`], which a service listening beyond
+/// loopback must be given, or be told it may do without.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeTlsArgs {
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
+    /// Serve plaintext even beyond loopback, to any caller that reaches
+    /// the port: only where the network itself authenticates callers (a
+    /// service mesh's mutual TLS). Without TLS flags, a service listening
+    /// beyond loopback refuses to start unless given this
+    #[arg(long, env = "INSECURE_PLAINTEXT", help_heading = "Mutual TLS")]
+    pub insecure_plaintext: bool,
+}
+
+impl From<TlsArgs> for ServeTlsArgs {
+    fn from(tls: TlsArgs) -> Self {
+        Self {
+            tls,
+            insecure_plaintext: false,
+        }
+    }
+}
+
+impl ServeTlsArgs {
+    /// The TLS `service` serves `listen` with, read; plaintext (`None`) on
+    /// loopback, or beyond it only when told.
+    pub fn load_for(&self, service: &str, listen: SocketAddr) -> Result<Option<Tls>, String> {
+        let tls = self.tls.load()?;
+        if tls.is_none() && !listen.ip().is_loopback() && !self.insecure_plaintext {
+            return Err(format!(
+                "{service} would listen on {listen}, beyond loopback, in plaintext: any caller that \
+                 reaches the port could call it. Give it a certificate from the deployment's CA \
+                 (--tls-cert, --tls-key, --tls-ca; `stack certs` makes them), or, only where the \
+                 network authenticates callers itself (a service mesh), --insecure-plaintext"
+            ));
+        }
+        Ok(tls)
+    }
 }
 
 /// This process's certificate and the deployment's CA, loaded.

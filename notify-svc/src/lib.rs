@@ -28,12 +28,15 @@ const CALLERS: &[&str] = &["edge", "order-svc"];
 /// Opens the store and binds the listener: the returned service is ready to
 /// run.
 pub async fn build(config: Config) -> Result<ReadyService, StartError> {
+    let tls = (config.tls)
+        .load_for(env!("CARGO_PKG_NAME"), config.listen)
+        .map_err(StartError::Config)?;
     let store = Store::open(&config.database_url, &MIGRATIONS).await?;
     let notifications = store::NotificationStore::new(store.clone());
     let last_seq = notifications.last_seq().await?;
     let host = ServiceHost::bind(config.listen, SERVICE_NAME, config.drain)
         .await?
-        .with_tls(config.tls.load().map_err(StartError::Config)?, CALLERS);
+        .with_tls(tls, CALLERS);
 
     let feed = feed::Feed::new();
     let api = grpc::NotifyApi::new(notifications.clone(), feed.clone(), host.streams_closed());

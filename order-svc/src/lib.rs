@@ -41,6 +41,9 @@ const RISE_AND_FALL: u32 = 2;
 /// Downstream services need not be up yet: their pools pick them up as they
 /// answer health probes.
 pub async fn build(config: Config) -> Result<ReadyService, StartError> {
+    let tls = (config.tls)
+        .load_for(env!("CARGO_PKG_NAME"), config.listen)
+        .map_err(StartError::Config)?;
     let store = Store::open(&config.database_url, &MIGRATIONS).await?;
     let orders = store::OrderStore::new(store.clone());
     let settings = PoolSettings {
@@ -53,7 +56,6 @@ pub async fn build(config: Config) -> Result<ReadyService, StartError> {
         default_deadline: config.downstream_timeout,
         ..PoolSettings::default()
     };
-    let tls = config.tls.load().map_err(StartError::Config)?;
     let restaurants = ReplicaPool::new(
         "restaurant-svc",
         RESTAURANT_SERVICE,

@@ -30,5 +30,5 @@ pub struct Config {
     #[arg(long, env = "DRAIN_PERIOD", default_value = "5s", value_parser = humantime::parse_duration)]
     pub drain: Duration,
     #[command(flatten)]
-    pub tls: dishpatch::tls::TlsArgs,
+    pub tls: dishpatch::tls::ServeTlsArgs,
 }

@@ -29,6 +29,9 @@ const CALLERS: &[&str] = &["edge", "order-svc"];
 /// Opens the store (migrated, and seeded when empty unless `no_seed`) and
 /// binds the listener: the returned service is ready to run.
 pub async fn build(config: Config) -> Result<ReadyService, StartError> {
+    let tls = (config.tls)
+        .load_for(env!("CARGO_PKG_NAME"), config.listen)
+        .map_err(StartError::Config)?;
     let store = Store::open(&config.database_url, &MIGRATIONS).await?;
     let restaurants = store::RestaurantStore::new(store.clone());
     if !config.no_seed {
@@ -37,7 +40,7 @@ pub async fn build(config: Config) -> Result<ReadyService, StartError> {
     let catalog = catalog::Catalog::load(restaurants.clone()).await?;
     let host = ServiceHost::bind(config.listen, SERVICE_NAME, config.drain)
         .await?
-        .with_tls(config.tls.load().map_err(StartError::Config)?, CALLERS);
+        .with_tls(tls, CALLERS);
     let routes = Routes::new(RestaurantServiceServer::new(grpc::RestaurantApi::new(
         restaurants,
         catalog,

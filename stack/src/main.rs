@@ -5,6 +5,7 @@
 //! Every process is this same binary run as `stack serve <part> …`, so one
 //! build holds everything and nothing depends on other binaries being built.
 
+mod probe;
 mod supervisor;
 
 use clap::{Parser, Subcommand};
@@ -45,6 +46,10 @@ enum Command {
     /// folder, made by the first run), for curl and scripts:
     /// `curl -H "Authorization: Bearer $(stack token --role admin)" …`.
     Token(TokenArgs),
+    /// Asks a service whether it serves (grpc.health.v1), over mutual TLS
+    /// when TLS_CERT, TLS_KEY and TLS_CA are set: exits 0 if it does. For
+    /// orchestrators' probes, which cannot speak TLS themselves.
+    Probe(probe::ProbeArgs),
     /// Makes the deployment's CA and a certificate for each part (edge,
     /// restaurant-svc, order-svc, notify-svc) for mutual TLS between the
     /// services and their callers, keeping any already there. Give each
@@ -168,6 +173,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("{}", args.token()?);
             Ok(())
         }
+        Some(Command::Probe(args)) => Ok(runtime.block_on(probe::probe(args))?),
         Some(Command::Certs { out }) => {
             let parts = [Part::Edge].into_iter().chain(Part::SERVICES);
             stack::certs::make(&out, &parts.map(Part::name).collect::<Vec<_>>())?;

@@ -27,6 +27,18 @@ impl Part {
     /// The services, in the order they start: each after those it calls.
     pub const SERVICES: [Part; 3] = [Part::RestaurantSvc, Part::NotifySvc, Part::OrderSvc];
 
+    /// The gRPC service a service part serves, which its readiness is
+    /// asked about (`grpc.health.v1`); `None` for the edge.
+    pub fn grpc_service(self) -> Option<&'static str> {
+        use dishpatch::proto::{notify, order, restaurant};
+        match self {
+            Self::Edge => None,
+            Self::RestaurantSvc => Some(restaurant::v1::restaurant_service_server::SERVICE_NAME),
+            Self::OrderSvc => Some(order::v1::order_service_server::SERVICE_NAME),
+            Self::NotifySvc => Some(notify::v1::notify_service_server::SERVICE_NAME),
+        }
+    }
+
     /// Its name: the binary's, and the launcher's `serve` argument.
     pub fn name(self) -> &'static str {
         match self {

@@ -1,7 +1,7 @@
 //! A deployment's certificates for tests of mutual TLS, made by the
 //! launcher's own `stack certs` in a temporary folder.
 
-use dishpatch::tls::{Tls, TlsArgs};
+use dishpatch::tls::{ServeTlsArgs, Tls, TlsArgs};
 use stack::certs::{PartFiles, files, make};
 use std::net::SocketAddr;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
@@ -42,6 +42,11 @@ impl TestCerts {
     /// The TLS flags of a part named `name`.
     pub fn args(&self, name: &str) -> TlsArgs {
         self.files(name).tls_args()
+    }
+
+    /// The TLS flags of the service named `name`.
+    pub fn serve_args(&self, name: &str) -> ServeTlsArgs {
+        self.args(name).into()
     }
 
     /// `name`'s certificate and the CA, loaded.

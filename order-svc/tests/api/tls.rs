@@ -26,13 +26,13 @@ async fn an_order_is_priced_placed_and_relayed_over_mutual_tls() {
         TestStore::new(Backend::Sqlite).await,
     ];
     let mut restaurant = restaurant_config(stores[0].url());
-    restaurant.tls = certs.args("restaurant-svc");
+    restaurant.tls = certs.serve_args("restaurant-svc");
     let restaurant = run_restaurant(restaurant).await;
     let mut notify = notify_config(stores[1].url());
-    notify.tls = certs.args("notify-svc");
+    notify.tls = certs.serve_args("notify-svc");
     let notify = run_notify(notify).await;
     let order = order_svc::Config {
-        tls: certs.args("order-svc"),
+        tls: certs.serve_args("order-svc"),
         ..order_config(stores[2].url(), restaurant.addr(), notify.addr())
     };
     let order = test_support::start(order_svc::build(order).await.unwrap());

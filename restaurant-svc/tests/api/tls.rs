@@ -20,7 +20,7 @@ use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 async fn serve() -> (TestCerts, RunningService, TestStore) {
     let (certs, store) = (TestCerts::new(), TestStore::new(Backend::Sqlite).await);
     let config = restaurant_svc::Config {
-        tls: certs.args("restaurant-svc"),
+        tls: certs.serve_args("restaurant-svc"),
         ..restaurant_config(store.url())
     };
     let service = test_support::start(restaurant_svc::build(config).await.expect("builds"));
@@ -168,4 +168,34 @@ async fn grpcurl_works_with_a_certificate_and_not_without() {
         !anonymous.status.success(),
         "grpcurl without a certificate is refused"
     );
+}
+
+#[tokio::test]
+async fn beyond_loopback_it_serves_plaintext_only_when_told() {
+    let store = TestStore::new(Backend::Sqlite).await;
+    let everywhere = restaurant_svc::Config {
+        listen: "0.0.0.0:0".parse().unwrap(),
+        ..restaurant_config(store.url())
+    };
+    let refused = restaurant_svc::build(everywhere.clone())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("beyond loopback, in plaintext") && refused.contains("--insecure-plaintext"),
+        "{refused}"
+    );
+
+    let mut told = everywhere.clone();
+    told.tls.insecure_plaintext = true;
+    let service = test_support::start(restaurant_svc::build(told).await.expect("told it may"));
+    service.stop().await;
+
+    let certs = TestCerts::new();
+    let over_tls = restaurant_svc::Config {
+        tls: certs.serve_args("restaurant-svc"),
+        ..everywhere
+    };
+    let service = test_support::start(restaurant_svc::build(over_tls).await.expect("with a certificate"));
+    service.stop().await;
 }

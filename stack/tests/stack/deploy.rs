@@ -29,18 +29,6 @@ use std::{
 /// `sleep` action), and the newest kubernetes-validate 1.37 knows.
 const KUBERNETES_VERSIONS: [&str; 2] = ["1.30.0", "1.37.0"];
 
-/// The gRPC service each service part serves (its readiness probe asks
-/// grpc.health.v1 about it).
-fn grpc_service(part: &str) -> Option<&'static str> {
-    use dishpatch::proto::{notify, order, restaurant};
-    match part {
-        "restaurant-svc" => Some(restaurant::v1::restaurant_service_server::SERVICE_NAME),
-        "order-svc" => Some(order::v1::order_service_server::SERVICE_NAME),
-        "notify-svc" => Some(notify::v1::notify_service_server::SERVICE_NAME),
-        _ => None,
-    }
-}
-
 fn repository() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -149,10 +137,63 @@ struct Helps(HashMap<String, String>);
 
 impl Helps {
     fn of(&mut self, part: &str) -> &str {
-        self.0
-            .entry(part.to_owned())
-            .or_insert_with(|| run(env!("CARGO_BIN_EXE_stack"), &["serve", part, "--help"], None))
+        self.of_command(&["serve", part, "--help"])
     }
+
+    /// The output of `stack args…`.
+    fn of_command(&mut self, args: &[&str]) -> &str {
+        self.0
+            .entry(args.join(" "))
+            .or_insert_with(|| run(env!("CARGO_BIN_EXE_stack"), args, None))
+    }
+}
+
+/// The files of a part's certificate, its key and the CA (it is given all
+/// three: the parts speak mutual TLS, and none serves plaintext).
+fn tls_files<'a>(given: &Given<'a>) -> [&'a str; 3] {
+    let value = |wanted: &str| {
+        given
+            .env
+            .iter()
+            .find(|(name, _)| *name == wanted)
+            .and_then(|(_, value)| *value)
+            .unwrap_or_else(|| panic!("{}: {} is given no {wanted}", given.place, given.part))
+    };
+    assert!(
+        given.env.iter().all(|(name, _)| *name != "INSECURE_PLAINTEXT"),
+        "{}: {} serves plaintext",
+        given.place,
+        given.part
+    );
+    ["TLS_CERT", "TLS_KEY", "TLS_CA"].map(value)
+}
+
+/// A probe that runs `stack probe` in the container: the image's binary,
+/// asking about the container's own part, with flags `stack probe` has
+/// (`--ready` for readiness only).
+fn check_stack_probe(place: &str, part: &str, command: &[&str], readiness: bool, helps: &mut Helps) {
+    let [binary, "probe", probed, flags @ ..] = command else {
+        panic!("{place}: an exec probe runs `stack probe <part>`: {command:?}");
+    };
+    assert_eq!(
+        *binary,
+        image_entrypoint()[0],
+        "{place}: the probe runs the image's binary"
+    );
+    assert_eq!(probed, &part, "{place}: the probe asks about its own part");
+    let help = helps.of_command(&["probe", "-h"]).to_owned();
+    for flag in flags {
+        assert!(
+            help.lines()
+                .any(|line| line.trim_start().starts_with(&format!("{flag} "))),
+            "{place}: `stack probe` has no flag {flag}"
+        );
+    }
+    assert_eq!(
+        flags.contains(&"--ready"),
+        readiness,
+        "{place}: --ready for readiness only"
+    );
 }
 
 /// The part's flags and variables are its own; returns the port it listens
@@ -204,6 +245,14 @@ fn check_given(given: &Given<'_>, helps: &mut Helps) -> (u16, Vec<(String, u16)>
         })
         .collect();
     (listen.port(), dns_names)
+}
+
+/// The string `field` of each item of an array.
+fn strings_of<'a>(value: &'a Value, field: &str) -> Vec<&'a str> {
+    value
+        .as_array()
+        .map(|items| items.iter().filter_map(|item| item[field].as_str()).collect())
+        .unwrap_or_default()
 }
 
 fn strings(value: &Value) -> Vec<&str> {
@@ -276,7 +325,12 @@ fn manifests_agree_with_the_binary() {
                     if probe.is_null() {
                         continue;
                     }
-                    let target = ["grpc", "tcpSocket", "httpGet"]
+                    if let Some(exec) = probe.get("exec") {
+                        let readiness = std::ptr::eq(probe, &container["readinessProbe"]);
+                        check_stack_probe(&place, part, &strings(&exec["command"]), readiness, &mut helps);
+                        continue;
+                    }
+                    let target = ["tcpSocket", "httpGet"]
                         .iter()
                         .find_map(|kind| probe.get(kind))
                         .unwrap_or_else(|| panic!("{place}: a probe of a kind checked here: {probe}"));
@@ -285,13 +339,24 @@ fn manifests_agree_with_the_binary() {
                         Some(u64::from(port)),
                         "{place}: {probe} probes the port it listens on"
                     );
-                    if let Some(service) = target["service"].as_str() {
-                        assert_eq!(
-                            Some(service),
-                            grpc_service(part),
-                            "{place}: the health service asked about"
-                        );
-                    }
+                }
+                // Its certificate is its own Secret's, mounted.
+                for file in tls_files(&given) {
+                    let mount = strings_of(&container["volumeMounts"], "mountPath")
+                        .into_iter()
+                        .zip(strings_of(&container["volumeMounts"], "name"))
+                        .find(|(path, _)| Path::new(file).parent() == Some(Path::new(path)))
+                        .map(|(_, name)| name)
+                        .unwrap_or_else(|| panic!("{place}: {file} is in a mounted volume"));
+                    let secret = pod["spec"]["volumes"]
+                        .as_array()
+                        .and_then(|volumes| volumes.iter().find(|volume| volume["name"] == mount))
+                        .map(|volume| &volume["secret"]["secretName"]);
+                    assert_eq!(
+                        secret.and_then(Value::as_str),
+                        Some(format!("dishpatch-tls-{part}").as_str()),
+                        "{place}: its certificate comes from its own Secret"
+                    );
                 }
                 assert!(
                     container["readinessProbe"].is_object() && container["livenessProbe"].is_object(),
@@ -430,6 +495,10 @@ fn trusts_stack_tokens(edge: &Given<'_>) {
     );
 }
 
+/// Where compose.yaml's `certs` service puts the certificates, in the
+/// volume every part mounts.
+const COMPOSE_CERTS: &str = "/tls";
+
 #[test]
 fn compose_agrees_with_the_binary() {
     let compose = std::fs::read_to_string(repository().join("compose.yaml")).expect("compose.yaml");
@@ -460,6 +529,16 @@ fn compose_agrees_with_the_binary() {
             env,
         };
         let (port, dns_names) = check_given(&given, &mut helps);
+        let made = stack::certs::files(Path::new(COMPOSE_CERTS), part);
+        assert_eq!(
+            tls_files(&given).map(PathBuf::from),
+            [made.cert, made.key, made.ca],
+            "compose.yaml {name}: its certificate from `stack certs`"
+        );
+        assert!(
+            strings(&service["volumes"]).contains(&format!("tls:{COMPOSE_CERTS}:ro").as_str()),
+            "compose.yaml {name}: the certificates are mounted"
+        );
         if *part == "edge" {
             trusts_stack_tokens(&given);
             let jwks = given
@@ -493,6 +572,13 @@ fn compose_agrees_with_the_binary() {
         callers.push((name, dns_names));
     }
     assert_eq!(listening.len(), 4, "compose.yaml: every part");
+    let certs = &services["certs"];
+    assert_eq!(
+        strings(&certs["command"]),
+        ["certs", "--out", COMPOSE_CERTS],
+        "compose.yaml: `stack certs` makes the certificates"
+    );
+    assert_eq!(strings(&certs["volumes"]), [format!("tls:{COMPOSE_CERTS}")]);
     for (caller, dns_names) in callers {
         for (name, port) in dns_names {
             assert_eq!(
@@ -504,22 +590,32 @@ fn compose_agrees_with_the_binary() {
     }
 }
 
-#[test]
-fn the_image_runs_the_stack_binary() {
+/// The Dockerfile's instructions, continuation lines joined, as the
+/// builder reads them.
+fn dockerfile() -> Vec<String> {
     let dockerfile = std::fs::read_to_string(repository().join("Dockerfile")).expect("Dockerfile");
-    // Continuation lines joined, as the builder reads them.
-    let instructions: Vec<String> = dockerfile
+    dockerfile
         .replace("\\\n", " ")
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
         .map(str::to_owned)
-        .collect();
-    let entrypoint: Vec<String> = instructions
+        .collect()
+}
+
+/// The image's ENTRYPOINT.
+fn image_entrypoint() -> Vec<String> {
+    dockerfile()
         .iter()
         .find_map(|line| line.strip_prefix("ENTRYPOINT "))
         .map(|json| serde_json::from_str(json).expect("ENTRYPOINT in exec form"))
-        .expect("an ENTRYPOINT");
+        .expect("an ENTRYPOINT")
+}
+
+#[test]
+fn the_image_runs_the_stack_binary() {
+    let instructions = dockerfile();
+    let entrypoint = image_entrypoint();
     let copied = instructions
         .iter()
         .filter_map(|line| line.strip_prefix("COPY --from=build "))

@@ -4,6 +4,7 @@
 mod deploy;
 mod hosts;
 mod launcher;
+mod probe;
 
 /// A token `stack token` signs with the key in `data`.
 fn token(data: &std::path::Path, role: &str, sub: &str) -> String {
