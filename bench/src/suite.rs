@@ -43,13 +43,18 @@ impl Started {
     pub(crate) async fn serve(name: &str, stack: &Path, process: &Process) -> Result<Self, String> {
         let mut args = vec!["serve", process.part.name()];
         args.extend(process.args.iter().map(|arg| arg.to_str().unwrap_or_default()));
-        Self::new(name, stack, &args).await
+        let env: Vec<(&str, &str)> = process
+            .env
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        Self::new(name, stack, &args, &env).await
     }
 
-    async fn new(name: &str, program: &Path, args: &[&str]) -> Result<Self, String> {
+    async fn new(name: &str, program: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Self, String> {
         let program = program.to_str().ok_or("program paths are UTF-8")?;
         let (child, addr) =
-            dishpatch::child::start_listening(program, args, &[], Stdio::null(), Duration::from_secs(30))
+            dishpatch::child::start_listening(program, args, env, Stdio::null(), Duration::from_secs(30))
                 .await?;
         Ok(Self {
             name: name.to_owned(),
@@ -285,7 +290,7 @@ impl Fleet {
             .expect("a restaurant-svc replica")
             .addr
             .to_string();
-        started.push(Started::new("ceiling", bench, &["serve", "ceiling", "--listen", ANY_PORT]).await?);
+        started.push(Started::new("ceiling", bench, &["serve", "ceiling", "--listen", ANY_PORT], &[]).await?);
         let passthrough = [
             "serve",
             "passthrough",
@@ -294,7 +299,7 @@ impl Fleet {
             "--restaurant",
             &first_restaurant,
         ];
-        started.push(Started::new("passthrough", bench, &passthrough).await?);
+        started.push(Started::new("passthrough", bench, &passthrough, &[]).await?);
 
         let http = |name: &str| -> Result<Target, String> {
             let started = started

@@ -124,6 +124,15 @@ struct RunArgs {
     /// stack; PostgreSQL's server binaries must be installed).
     #[arg(long, env = "STORE", value_enum, default_value_t = StoreKind::Sqlite)]
     store: StoreKind,
+
+    /// With --store postgres: a PostgreSQL server of yours to keep the
+    /// services' databases on (each its own, made if missing, so its user
+    /// must be allowed to create databases), instead of a cluster of the
+    /// launcher's own. The services get it in their environment, not on
+    /// their command lines; give it here as the variable too, which `ps`
+    /// does not show
+    #[arg(long, env = "POSTGRES_URL", hide_env_values = true)]
+    postgres_url: Option<String>,
 }
 
 /// Which store the launcher gives the services.
@@ -182,16 +191,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         None => {
             stack::signing_key(&cli.run.data_dir)?;
-            let mut cluster = match cli.run.store {
-                StoreKind::Sqlite => {
+            let databases = Part::SERVICES.map(stack::database_name);
+            let mut cluster = match (cli.run.store, &cli.run.postgres_url) {
+                (StoreKind::Sqlite, None) => {
                     let plan = Plan::new(&cli.run.layout(Stores::Sqlite))?;
                     return runtime.block_on(supervisor::run_stack(plan));
                 }
-                StoreKind::Postgres => postgres::Cluster::start(&cli.run.data_dir.join("postgres"))?,
+                (StoreKind::Sqlite, Some(_)) => return Err("--postgres-url is for --store postgres".into()),
+                (StoreKind::Postgres, Some(server)) => {
+                    return runtime.block_on(async {
+                        postgres::create_databases(server, &databases).await?;
+                        let plan = Plan::new(&cli.run.layout(Stores::Postgres(server.clone())))?;
+                        supervisor::run_stack(plan).await
+                    });
+                }
+                (StoreKind::Postgres, None) => postgres::Cluster::start(&cli.run.data_dir.join("postgres"))?,
             };
             let server = cluster.url("postgres");
             let ran = runtime.block_on(async {
-                cluster.prepare(&Part::SERVICES.map(stack::database_name)).await?;
+                cluster.prepare(&databases).await?;
                 let plan = Plan::new(&cli.run.layout(Stores::Postgres(server)))?;
                 supervisor::run_stack(plan).await
             });

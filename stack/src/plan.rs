@@ -61,6 +61,9 @@ pub struct Process {
     pub addr: SocketAddr,
     /// Its flags (`stack serve <part> <args>`, or the part's own binary).
     pub args: Vec<OsString>,
+    /// Its environment, beyond what it inherits: settings that must not
+    /// show in `ps`, as flags would (a store URL may hold a password).
+    pub env: Vec<(&'static str, String)>,
 }
 
 /// How to lay out a stack.
@@ -92,6 +95,9 @@ pub enum Stores {
     /// of this URL (its database, if it names one, is not used).
     Postgres(String),
 }
+
+/// The variable a service reads its store's URL from.
+const DATABASE_URL: &str = "DATABASE_URL";
 
 /// The PostgreSQL database of `part`'s store: `dishpatch_order`, …
 pub fn database_name(part: Part) -> String {
@@ -186,12 +192,7 @@ impl Plan {
                 Stores::Postgres(server) => database_url(server, &database_name(part))?,
             };
             for (index, addr) in addrs_of(part).iter().enumerate() {
-                let mut args = vec![
-                    "--listen".to_owned(),
-                    addr.to_string(),
-                    "--database-url".to_owned(),
-                    store.clone(),
-                ];
+                let mut args = vec!["--listen".to_owned(), addr.to_string()];
                 if part == Part::OrderSvc {
                     // order-svc balances its own calls over every replica.
                     args.extend([
@@ -206,6 +207,7 @@ impl Plan {
                     part,
                     addr: *addr,
                     args: with_extra(args, part, layout),
+                    env: vec![(DATABASE_URL, store.clone())],
                 });
             }
         }
@@ -215,12 +217,13 @@ impl Plan {
         Ok(plan)
     }
 
-    /// The store the replicas of `part` share (`--database-url`), if it
-    /// has one.
+    /// The store the replicas of `part` share (their `DATABASE_URL`), if
+    /// it has one.
     pub fn store_of(&self, part: Part) -> Option<String> {
-        let args = &self.replicas(part).next()?.args;
-        let flag = args.iter().position(|arg| arg == "--database-url")?;
-        args.get(flag + 1)?.to_str().map(str::to_owned)
+        let env = &self.replicas(part).next()?.env;
+        env.iter()
+            .find(|(name, _)| *name == DATABASE_URL)
+            .map(|(_, url)| url.clone())
     }
 
     /// The replicas of `part`.
@@ -259,6 +262,7 @@ impl Plan {
             part: Part::Edge,
             addr: listen,
             args: with_extra(args, Part::Edge, layout),
+            env: Vec::new(),
         }
     }
 }
@@ -388,7 +392,15 @@ mod tests {
             order.contains(&format!("--notify-addr {}", addrs(Part::NotifySvc))),
             "{order}"
         );
-        assert!(order.contains("--database-url sqlite://data/order.db"), "{order}");
+        assert_eq!(
+            plan.store_of(Part::OrderSvc).as_deref(),
+            Some("sqlite://data/order.db"),
+            "its store, in its environment"
+        );
+        assert!(
+            !order.contains("--database-url"),
+            "not on its command line: {order}"
+        );
         assert!(order.ends_with("--drain 1s"), "extra flags come last: {order}");
         let edge = args(plan.processes.last().unwrap()).join(" ");
         assert!(

@@ -189,12 +189,15 @@ impl Cluster {
         use sqlx::{Connection, PgConnection};
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         let log = self.folder.join("postgres.log");
-        let mut admin = loop {
+        loop {
             if let Ok(Some(status)) = self.watchdog.try_wait() {
                 return Err(format!("PostgreSQL stopped ({status}): see {}", log.display()));
             }
             match PgConnection::connect(&self.url("postgres")).await {
-                Ok(session) => break session,
+                Ok(session) => {
+                    session.close().await.ok();
+                    break;
+                }
                 Err(error) if tokio::time::Instant::now() > deadline => {
                     return Err(format!(
                         "PostgreSQL takes no sessions: {error} (see {})",
@@ -203,21 +206,31 @@ impl Cluster {
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
-        };
-        for database in databases {
-            let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
-                .bind(database)
-                .fetch_optional(&mut admin)
-                .await
-                .map_err(|error| format!("looking for database {database}: {error}"))?;
-            if exists.is_none() {
-                sqlx::query(&format!("CREATE DATABASE \"{database}\""))
-                    .execute(&mut admin)
-                    .await
-                    .map_err(|error| format!("creating database {database}: {error}"))?;
-            }
         }
-        admin.close().await.ok();
-        Ok(())
+        create_databases(&self.url("postgres"), databases).await
     }
+}
+
+/// Makes those of `databases` that are missing on the server of `server`
+/// (a PostgreSQL URL; the database it names is where it connects to do so).
+pub async fn create_databases(server: &str, databases: &[String]) -> Result<(), String> {
+    use sqlx::{Connection, PgConnection};
+    let mut admin = PgConnection::connect(server)
+        .await
+        .map_err(|error| format!("connecting to PostgreSQL: {error}"))?;
+    for database in databases {
+        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+            .bind(database)
+            .fetch_optional(&mut admin)
+            .await
+            .map_err(|error| format!("looking for database {database}: {error}"))?;
+        if exists.is_none() {
+            sqlx::query(&format!("CREATE DATABASE \"{database}\""))
+                .execute(&mut admin)
+                .await
+                .map_err(|error| format!("creating database {database}: {error}"))?;
+        }
+    }
+    admin.close().await.ok();
+    Ok(())
 }

@@ -114,6 +114,7 @@ async fn supervise(
             .arg("serve")
             .arg(process.part.name())
             .args(&process.args)
+            .envs(process.env.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -153,7 +153,11 @@ async fn start(process: &Process, env: &[(&'static str, String)]) -> Result<Serv
         .iter()
         .map(|arg| arg.to_str().expect("the plan's flags are UTF-8"))
         .collect();
-    let env: Vec<(&str, &str)> = env.iter().map(|(name, value)| (*name, value.as_str())).collect();
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .chain(&process.env)
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
     ServiceProcess::try_start_with_env(&binary(process.part.name()), &args, &env).await
 }
 

@@ -78,7 +78,7 @@ struct Running {
     base: String,
 }
 
-async fn start(data: &std::path::Path, args: &[&str]) -> Running {
+async fn start(data: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Running {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -89,6 +89,7 @@ async fn start(data: &std::path::Path, args: &[&str]) -> Running {
         .args(args)
         .arg("--data-dir")
         .arg(data)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -155,7 +156,7 @@ async fn place_order(http: &reqwest::Client, base: &str, token: &str) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_stack_starts_serves_recovers_and_stops() {
     let data = tempfile::tempdir().unwrap();
-    let running = start(data.path(), &["--replicas", "2"]).await;
+    let running = start(data.path(), &["--replicas", "2"], &[]).await;
     let (out, err, base) = (running.out.clone(), running.err.clone(), running.base.clone());
     let http = reqwest::Client::new();
     // The launcher forwards its children's lines as they come: the one
@@ -242,7 +243,7 @@ async fn the_stack_keeps_its_data_in_its_own_postgres() {
     let http = reqwest::Client::new();
     let ana = |running: &Running| (running.base.clone(), token(data.path(), "customer", "ana"));
 
-    let running = start(data.path(), &["--replicas", "1", "--store", "postgres"]).await;
+    let running = start(data.path(), &["--replicas", "1", "--store", "postgres"], &[]).await;
     let (base, token) = ana(&running);
     let placed = place_order(&http, &base, &token).await;
     let postmaster = data.path().join("postgres/postmaster.pid");
@@ -266,7 +267,7 @@ async fn the_stack_keeps_its_data_in_its_own_postgres() {
         "no SQLite store: {files:?}"
     );
 
-    let running = start(data.path(), &["--replicas", "1", "--store", "postgres"]).await;
+    let running = start(data.path(), &["--replicas", "1", "--store", "postgres"], &[]).await;
     let (base, token) = ana(&running);
     let read = http
         .get(format!("{base}/api/orders/{}", placed["id"].as_str().unwrap()))
@@ -277,5 +278,51 @@ async fn the_stack_keeps_its_data_in_its_own_postgres() {
     assert_eq!(read.status(), 200, "the order survived the restart");
     let read: Value = read.json().await.unwrap();
     assert_eq!(read["id"], placed["id"]);
+    running.stop().await;
+}
+
+/// `--store postgres` on a server of the user's, given as POSTGRES_URL:
+/// the launcher makes the services' databases there, the services keep
+/// their data in them, and the URL, password and all, is on no process's
+/// command line.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stack_keeps_its_data_on_a_postgres_server_it_is_given() {
+    if test_support::postgres::skipped() {
+        return;
+    }
+    // The test cluster trusts local sessions, and ignores the password.
+    let server = test_support::postgres::cluster().await.create_database().await;
+    let server = server.replacen("postgres://postgres@", "postgres://postgres:hunter2@", 1);
+    let data = tempfile::tempdir().unwrap();
+    let running = start(
+        data.path(),
+        &["--replicas", "1", "--store", "postgres"],
+        &[("POSTGRES_URL", &server)],
+    )
+    .await;
+    let customer = token(data.path(), "customer", "ana");
+    let placed = place_order(&reqwest::Client::new(), &running.base, &customer).await;
+
+    let launcher = running.launcher.0.id().unwrap();
+    let children = pids(&running.err.lock().unwrap());
+    assert_eq!(children.len(), 4, "{children:?}");
+    for pid in children.values().chain([&launcher]) {
+        let command_line = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&command_line).contains("hunter2"),
+            "process {pid} shows the store's password: {}",
+            String::from_utf8_lossy(&command_line)
+        );
+    }
+    use sqlx::Connection;
+    let orders = stack::database_url(&server, &stack::database_name(stack::Part::OrderSvc)).unwrap();
+    let mut orders = sqlx::PgConnection::connect(&orders).await.unwrap();
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE id = $1")
+        .bind(placed["id"].as_str().unwrap())
+        .fetch_one(&mut orders)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1, "the order is in dishpatch_order on the given server");
+    orders.close().await.ok();
     running.stop().await;
 }
