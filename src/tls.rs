@@ -19,8 +19,14 @@ use std::{
     net::SocketAddr,
     path::PathBuf,
     task::{Context, Poll},
+    time::Duration,
 };
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig, server::TlsConnectInfo};
+
+/// How long a caller may take over its handshake: a connection that has
+/// not finished it by then is closed, so half-open handshakes cannot pile
+/// up.
+const HANDSHAKE_LIMIT: Duration = Duration::from_secs(5);
 
 /// The TLS flags every part takes: all three, or none for plaintext.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -119,6 +125,7 @@ impl Tls {
         ServerTlsConfig::new()
             .identity(self.identity.clone())
             .client_ca_root(self.ca.clone())
+            .timeout(HANDSHAKE_LIMIT)
     }
 
     /// How a caller connects to the replicas of `service`: presenting its

@@ -1,11 +1,14 @@
 //! The deployment's own CA and a certificate for each part, for mutual TLS
 //! between the services and their callers ([`dishpatch::tls`]).
 //!
-//! `stack certs` keeps them in a folder (`data/tls` by default): `ca.pem`
-//! and its key `ca-key.pem`, and for each part `<part>.pem` and
-//! `<part>-key.pem`, whose certificate's DNS name is the part's name. Keys
-//! are readable by their owner only. What is there is kept: a second run
-//! only adds what is missing, signed by the CA already there.
+//! `stack certs` keeps them in a folder (`data/tls` by default): the CA's
+//! certificate `ca.pem` and key `ca-key.pem`, and a folder per part
+//! holding only what that part is given, named as cert-manager names a
+//! certificate's Secret: `<part>/tls.crt` (whose DNS name is the part's
+//! name), `<part>/tls.key` and `<part>/ca.crt`. So a part's folder can be
+//! mounted, or made a Secret, without the CA's key. Keys are readable by
+//! their owner only. What is there is kept: a second run only adds what
+//! is missing, signed by the CA already there.
 
 use dishpatch::tls::TlsArgs;
 use rcgen::{
@@ -24,8 +27,8 @@ const PART_YEARS: i32 = 2;
 /// The mean Gregorian year.
 const SECONDS_PER_YEAR: u64 = 31_556_952;
 
-/// The CA's certificate, in the folder.
-pub const CA: &str = "ca.pem";
+/// The CA's certificate and key, in the folder.
+const CA: &str = "ca.pem";
 const CA_KEY: &str = "ca-key.pem";
 
 /// A part's certificate and key in a folder of certificates.
@@ -38,10 +41,15 @@ pub struct PartFiles {
 
 /// Where `name`'s files are in `folder`.
 pub fn files(folder: &Path, name: &str) -> PartFiles {
+    in_folder(&folder.join(name))
+}
+
+/// A part's files in `folder`, its own (as mounted where it runs).
+pub fn in_folder(folder: &Path) -> PartFiles {
     PartFiles {
-        cert: folder.join(format!("{name}.pem")),
-        key: folder.join(format!("{name}-key.pem")),
-        ca: folder.join(CA),
+        cert: folder.join("tls.crt"),
+        key: folder.join("tls.key"),
+        ca: folder.join("ca.crt"),
     }
 }
 
@@ -71,24 +79,43 @@ impl PartFiles {
 /// Makes the CA in `folder` if it is not there, and a certificate for each
 /// of `names` that has none.
 pub fn make(folder: &Path, names: &[&str]) -> Result<(), String> {
-    std::fs::create_dir_all(folder).map_err(|error| format!("{}: {error}", folder.display()))?;
-    let ca_key_path = folder.join(CA_KEY);
+    create_folder(folder)?;
+    let (ca_path, ca_key_path) = (folder.join(CA), folder.join(CA_KEY));
     let ca_key = if ca_key_path.is_file() {
-        let pem = std::fs::read_to_string(&ca_key_path)
-            .map_err(|error| format!("{}: {error}", ca_key_path.display()))?;
-        KeyPair::from_pem(&pem).map_err(failed("reading the CA's key"))?
+        KeyPair::from_pem(&read(&ca_key_path)?).map_err(failed("reading the CA's key"))?
+    } else if ca_path.exists() {
+        return Err(format!(
+            "{} is there without its key {}: certificates cannot be signed by it. Move the \
+             folder aside to start a new CA",
+            ca_path.display(),
+            ca_key_path.display()
+        ));
     } else {
         let key = KeyPair::generate().map_err(failed("making the CA's key"))?;
-        let cert = ca_params().self_signed(&key).map_err(failed("making the CA"))?;
-        write(&folder.join(CA), &cert.pem(), 0o644)?;
         write(&ca_key_path, &key.serialize_pem(), 0o600)?;
         key
     };
+    if !ca_path.is_file() {
+        // Its name and key are all a certificate it signed chains by.
+        let cert = ca_params()
+            .self_signed(&ca_key)
+            .map_err(failed("making the CA"))?;
+        write(&ca_path, &cert.pem(), 0o644)?;
+    }
+    let ca = read(&ca_path)?;
     // The same name and key as the CA certificate: what signs is the key,
     // and what chains is the name and the key's identifier.
     let issuer = Issuer::new(ca_params(), ca_key);
     for name in names {
-        let PartFiles { cert, key, .. } = files(folder, name);
+        create_folder(&folder.join(name))?;
+        let PartFiles {
+            cert,
+            key,
+            ca: part_ca,
+        } = files(folder, name);
+        if !part_ca.is_file() {
+            write(&part_ca, &ca, 0o644)?;
+        }
         if cert.is_file() && key.is_file() {
             continue;
         }
@@ -141,14 +168,30 @@ fn valid_for_years(params: &mut CertificateParams, years: i32) {
     params.not_after = rcgen::date_time_ymd(this_year + years, 1, 1);
 }
 
-/// Writes `text` to a new file `path` with permissions `mode`.
+fn create_folder(folder: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(folder).map_err(|error| format!("{}: {error}", folder.display()))
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|error| format!("reading {}: {error}", path.display()))
+}
+
+/// Writes `text` to `path` with permissions `mode`: to a file made new
+/// (never one already there, whose permissions may be wider, nor through a
+/// link), then renamed into place, so a crash leaves no half-written key.
 fn write(path: &Path, text: &str, mode: u32) -> Result<(), String> {
+    let failed = |error: std::io::Error| format!("writing {}: {error}", path.display());
+    let new = path.with_extension("new");
+    match std::fs::remove_file(&new) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(failed(error)),
+        _ => {}
+    }
     std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(mode)
-        .open(path)
-        .and_then(|mut file| file.write_all(text.as_bytes()))
-        .map_err(|error| format!("writing {}: {error}", path.display()))
+        .open(&new)
+        .and_then(|mut file| file.write_all(text.as_bytes()).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&new, path))
+        .map_err(failed)
 }

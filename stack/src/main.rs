@@ -131,9 +131,13 @@ struct RunArgs {
     /// launcher's own. The services get it in their environment, not on
     /// their command lines; give it here as the variable too, which `ps`
     /// does not show
-    #[arg(long, env = "POSTGRES_URL", hide_env_values = true)]
+    #[arg(long, env = POSTGRES_URL, hide_env_values = true)]
     postgres_url: Option<String>,
 }
+
+/// The variable naming a PostgreSQL server for the launcher: its own, which
+/// no part it starts is given.
+const POSTGRES_URL: &str = "POSTGRES_URL";
 
 /// Which store the launcher gives the services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -197,7 +201,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let plan = Plan::new(&cli.run.layout(Stores::Sqlite))?;
                     return runtime.block_on(supervisor::run_stack(plan));
                 }
-                (StoreKind::Sqlite, Some(_)) => return Err("--postgres-url is for --store postgres".into()),
+                (StoreKind::Sqlite, Some(_)) => {
+                    return Err(format!(
+                        "{POSTGRES_URL} (--postgres-url) is for --store postgres: add that, or unset it"
+                    )
+                    .into());
+                }
                 (StoreKind::Postgres, Some(server)) => {
                     return runtime.block_on(async {
                         postgres::create_databases(server, &databases).await?;

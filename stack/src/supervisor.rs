@@ -114,6 +114,7 @@ async fn supervise(
             .arg("serve")
             .arg(process.part.name())
             .args(&process.args)
+            .env_remove(crate::POSTGRES_URL)
             .envs(process.env.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -529,15 +529,25 @@ fn compose_agrees_with_the_binary() {
             env,
         };
         let (port, dns_names) = check_given(&given, &mut helps);
-        let made = stack::certs::files(Path::new(COMPOSE_CERTS), part);
+        // Its own folder of what `stack certs` made, mounted where its
+        // variables say; not the CA's key beside it.
+        let made = stack::certs::in_folder(Path::new(COMPOSE_CERTS));
         assert_eq!(
             tls_files(&given).map(PathBuf::from),
             [made.cert, made.key, made.ca],
             "compose.yaml {name}: its certificate from `stack certs`"
         );
-        assert!(
-            strings(&service["volumes"]).contains(&format!("tls:{COMPOSE_CERTS}:ro").as_str()),
-            "compose.yaml {name}: the certificates are mounted"
+        let mounted = service["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|volume| {
+                volume["source"] == "tls" && volume["target"] == COMPOSE_CERTS && volume["read_only"] == true
+            });
+        assert_eq!(
+            mounted.map(|volume| &volume["volume"]["subpath"]),
+            Some(&Value::from(*part)),
+            "compose.yaml {name}: mounts its own folder of the certificates, read-only"
         );
         if *part == "edge" {
             trusts_stack_tokens(&given);

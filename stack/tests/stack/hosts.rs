@@ -152,11 +152,12 @@ async fn lose_join_and_drain_hosts(network: &Network) {
         "only requests in flight when the host was lost may fail: {failed_later:?}"
     );
     // A transaction the lost host left open holds up orders only until the
-    // store ends it.
+    // store ends it: orders begun and answered while it is away.
     let placed_while_away = lost
         .orders
         .iter()
         .filter(|order| order.result.is_ok() && order.started > unplugged + AWAY / 2)
+        .filter(|order| order.finished < unplugged + AWAY)
         .count();
     assert!(placed_while_away > 0, "orders are placed while the host is away");
 
@@ -177,11 +178,10 @@ async fn lose_join_and_drain_hosts(network: &Network) {
     report("host joined", &joined);
     assert_no_failures(&joined);
 
-    // A host is drained, as an orchestrator does: its records go, and its
-    // replicas are told to stop.
+    // A host is drained, as an orchestrator does: its replicas are told to
+    // stop, and its records go.
     let load = Load::start(&shop, "drained");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    names.serve(&records(&[&second, &third]));
     let mut draining = replicas.remove(first.name).unwrap();
     for replica in &draining {
         replica.terminate();
@@ -191,6 +191,9 @@ async fn lose_join_and_drain_hosts(network: &Network) {
     let not_serving = |replica: &Value| replica["outOfRotation"] == "not_serving";
     let what = "the drained host's replicas to say NOT_SERVING";
     until_replicas(&shop, &[&first], what, Duration::from_secs(1), not_serving).await;
+    // Only now: a pool drops a replica its name no longer resolves to, and
+    // /health would not show it at all.
+    names.serve(&records(&[&second, &third]));
     for replica in &mut draining {
         let status = replica.wait(Duration::from_secs(15)).await;
         assert!(status.success(), "a drained replica exits cleanly: {status}");
@@ -267,7 +270,7 @@ async fn strangers_are_refused(host: &Host, shop: &Shop, certs: &Path) {
         let plaintext = Endpoint::from_shared(format!("http://{addr}"))
             .unwrap()
             .connect_lazy();
-        let ca = std::fs::read(certs.join(stack::certs::CA)).unwrap();
+        let ca = std::fs::read(certs::files(certs, part.name()).ca).unwrap();
         let anonymous = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(ca))
             .domain_name(part.name());
@@ -299,11 +302,6 @@ async fn strangers_are_refused(host: &Host, shop: &Shop, certs: &Path) {
         .await
         .unwrap_err();
     assert_eq!(refused.code(), tonic::Code::PermissionDenied, "{refused:?}");
-    let menu = shop
-        .get(&format!("/api/restaurants/{}/menu", shop.restaurant))
-        .await
-        .unwrap();
-    assert_ne!(menu["items"][0]["priceCents"], 1, "the price is unchanged");
 }
 
 /// One replica of every service in `host`, on the shared store, finding

@@ -27,7 +27,7 @@ async fn probes_a_service_over_mutual_tls_as_its_container_would() {
         "--listen",
         "0.0.0.0:0",
         "--drain",
-        "3s",
+        "10s",
         "--database-url",
         &store,
     ];
@@ -68,7 +68,7 @@ async fn probes_a_service_over_mutual_tls_as_its_container_would() {
     service.terminate();
     let not_ready = eventually(
         "the probe to find it draining",
-        Duration::from_secs(3),
+        Duration::from_secs(5),
         || async {
             let answered = probe(&env, &["--ready"]);
             (!answered.status.success()).then_some(answered)

@@ -34,6 +34,7 @@ pub(super) struct Shop {
 pub(super) struct Placing {
     pub(super) key: String,
     pub(super) started: Instant,
+    pub(super) finished: Instant,
     /// The order's id, or what the client was told instead.
     pub(super) result: Result<String, String>,
 }
@@ -182,7 +183,13 @@ impl Load {
                     let key = format!("{phase}-{placer}-{n}");
                     let started = Instant::now();
                     let result = shop.place(&key).await;
-                    outcomes.orders.push(Placing { key, started, result });
+                    let finished = Instant::now();
+                    outcomes.orders.push(Placing {
+                        key,
+                        started,
+                        finished,
+                        result,
+                    });
                 }
                 outcomes
             });

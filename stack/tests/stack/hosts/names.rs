@@ -29,7 +29,7 @@ impl NameServer {
         let records = folder.path().join("hosts");
         std::fs::write(&records, "").unwrap();
         let pid_file = folder.path().join("pid");
-        let process = Command::new("ip")
+        let mut process = Command::new("ip")
             .args(host.exec(&dnsmasq()))
             .args([
                 "--keep-in-foreground",
@@ -52,7 +52,10 @@ impl NameServer {
             .trim()
             .is_empty()
         {
-            assert!(Instant::now() < deadline, "dnsmasq did not start in 10 s");
+            if Instant::now() > deadline {
+                process.kill().ok();
+                panic!("dnsmasq did not start in 10 s");
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
         Self {
