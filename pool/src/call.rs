@@ -116,6 +116,16 @@ impl CallError {
         self.served_by.as_ref()
     }
 
+    /// Whether it may have taken effect, as far as anyone can tell: its
+    /// outcome is unknown, or the service answered that it could not tell
+    /// (CANCELLED as its own timeout cut the write short, UNKNOWN as its
+    /// commit failed).
+    pub fn may_have_taken_effect(&self) -> bool {
+        self.outcome == Outcome::Unknown
+            || (self.outcome == Outcome::Answered
+                && matches!(self.status.code(), Code::Cancelled | Code::Unknown))
+    }
+
     /// Whether no replica was there to try.
     pub fn had_no_replica(&self) -> bool {
         self.outcome == Outcome::NotSent && self.served_by.is_none()

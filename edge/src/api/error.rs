@@ -4,7 +4,7 @@
 //! the request id: see [`super::request_id`].
 
 use axum::response::{IntoResponse, Response};
-use dishpatch_pool::{CallError, Outcome};
+use dishpatch_pool::CallError;
 use http::{
     HeaderValue, StatusCode,
     header::{RETRY_AFTER, WWW_AUTHENTICATE},
@@ -152,10 +152,7 @@ impl From<CallError> for ApiError {
     fn from(failed: CallError) -> Self {
         let served_by = failed.served_by().cloned();
         let status = failed.status();
-        let unknown = failed.outcome() == Outcome::Unknown
-            || (failed.outcome() == Outcome::Answered
-                && matches!(status.code(), Code::Cancelled | Code::Unknown));
-        let mut error = if unknown && failed.kind().writes() {
+        let mut error = if failed.may_have_taken_effect() && failed.kind().writes() {
             let http = match status.code() {
                 Code::DeadlineExceeded | Code::Cancelled => StatusCode::GATEWAY_TIMEOUT,
                 _ => StatusCode::BAD_GATEWAY,

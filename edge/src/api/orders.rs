@@ -11,7 +11,7 @@ use super::{
 use axum::{extract::State, response::Response};
 use dishpatch::proto::order::v1::{self as pb, order_service_client::OrderServiceClient};
 use dishpatch::{ids::ORDER, wire::IDEMPOTENCY_KEY};
-use dishpatch_pool::{Answered, CallKind, Outcome, ReplicaChannel};
+use dishpatch_pool::{Answered, CallKind, ReplicaChannel};
 use http::{HeaderMap, StatusCode};
 
 fn client(channel: ReplicaChannel) -> OrderServiceClient<ReplicaChannel> {
@@ -70,7 +70,7 @@ pub(crate) async fn place(
         })
         .await
         .map_err(|failed| {
-            let unknown = failed.outcome() == Outcome::Unknown;
+            let unknown = failed.may_have_taken_effect();
             let error = ApiError::from(failed);
             if unknown && !client_key {
                 // The client can still learn the outcome without placing

@@ -191,3 +191,26 @@ async fn a_call_that_may_have_taken_effect_says_so_whatever_its_last_attempt_fou
         "the first attempt may have taken effect"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_write_its_service_could_not_finish_may_have_taken_effect() {
+    // CANCELLED (its own timeout cut the write short) and UNKNOWN (its
+    // commit failed) leave the write's fate open; other answers say it was
+    // not made.
+    for (code, maybe) in [
+        (Code::Cancelled, true),
+        (Code::Unknown, true),
+        (Code::Internal, false),
+        (Code::NotFound, false),
+        (Code::FailedPrecondition, false),
+    ] {
+        let net = TestNet::default();
+        net.replica("a:1").behave(Behaviour::Fail(code, false));
+        let pool = net.running_pool(&["a:1"], settings()).await;
+        let failed = call(&pool, CallKind::Write, Duration::from_secs(2))
+            .await
+            .unwrap_err();
+        assert_eq!(failed.status().code(), code);
+        assert_eq!(failed.may_have_taken_effect(), maybe, "{code:?}");
+    }
+}
