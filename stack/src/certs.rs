@@ -195,3 +195,40 @@ fn write(path: &Path, text: &str, mode: u32) -> Result<(), String> {
         .and_then(|()| std::fs::rename(&new, path))
         .map_err(failed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_run_keeps_what_is_there_and_signs_what_is_missing() {
+        let folder = tempfile::tempdir().unwrap();
+        make(folder.path(), &["edge"]).unwrap();
+        let edge = std::fs::read(files(folder.path(), "edge").cert).unwrap();
+        make(folder.path(), &["edge", "order-svc"]).unwrap();
+        assert_eq!(
+            std::fs::read(files(folder.path(), "edge").cert).unwrap(),
+            edge,
+            "kept"
+        );
+        let order = files(folder.path(), "order-svc");
+        assert_eq!(
+            std::fs::read(&order.ca).unwrap(),
+            std::fs::read(folder.path().join(CA)).unwrap(),
+            "signed by the CA already there"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&order.key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "its key is its owner's only");
+    }
+
+    #[test]
+    fn a_ca_without_its_key_is_refused_not_replaced() {
+        let folder = tempfile::tempdir().unwrap();
+        make(folder.path(), &["edge"]).unwrap();
+        std::fs::remove_file(folder.path().join(CA_KEY)).unwrap();
+        let refused = make(folder.path(), &["order-svc"]).unwrap_err();
+        assert!(refused.contains("without its key"), "{refused}");
+        assert!(!folder.path().join(CA_KEY).exists(), "no new CA made");
+    }
+}

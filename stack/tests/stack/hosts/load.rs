@@ -78,46 +78,49 @@ impl Shop {
     pub(super) async fn place(&self, key: &str) -> Result<String, String> {
         let order =
             json!({"restaurantId": self.restaurant, "items": [{"menuItemId": self.item, "quantity": 1}]});
-        let response = self
+        let request = self
             .http
             .post(format!("{}/api/orders", self.base))
-            .bearer_auth(&self.token)
             .header("idempotency-key", key)
-            .json(&order)
-            .timeout(CLIENT_TIMEOUT)
-            .send()
-            .await
-            .map_err(|error| format!("{error:?}"))?;
-        let status = response.status();
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|error| format!("{status}: {error:?}"))?;
-        match body["id"].as_str() {
-            Some(id) if status == StatusCode::CREATED => Ok(id.to_owned()),
-            _ => Err(format!("{status}: {body}")),
-        }
+            .json(&order);
+        let placed = self
+            .send(request, StatusCode::CREATED, "POST /api/orders")
+            .await?;
+        placed["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("POST /api/orders: no id in {placed}"))
     }
 
     /// GETs `path` as the customer: the body, or what went wrong.
     pub(super) async fn get(&self, path: &str) -> Result<Value, String> {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
+        let request = self.http.get(format!("{}{path}", self.base));
+        self.send(request, StatusCode::OK, &format!("GET {path}")).await
+    }
+
+    /// Sends `request` (`what`, for failures) as the customer: the body of
+    /// an answer with status `expected`, or what went wrong.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        expected: StatusCode,
+        what: &str,
+    ) -> Result<Value, String> {
+        let response = request
             .bearer_auth(&self.token)
             .timeout(CLIENT_TIMEOUT)
             .send()
             .await
-            .map_err(|error| format!("GET {path}: {error:?}"))?;
+            .map_err(|error| format!("{what}: {error:?}"))?;
         let status = response.status();
         let body: Value = response
             .json()
             .await
-            .map_err(|error| format!("GET {path}: {status}: {error:?}"))?;
-        if status == StatusCode::OK {
+            .map_err(|error| format!("{what}: {status}: {error:?}"))?;
+        if status == expected {
             Ok(body)
         } else {
-            Err(format!("GET {path}: {status}: {body}"))
+            Err(format!("{what}: {status}: {body}"))
         }
     }
 
