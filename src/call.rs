@@ -10,6 +10,11 @@
 //! the call is read). A callee keeps the earlier of the two, giving the
 //! absolute one [`CLOCK_SKEW_ALLOWANCE`]: hosts' clocks differ a little, and
 //! a callee whose clock runs ahead must not refuse every call.
+//!
+//! A callee keeps back part of a relative timeout (a tenth, at most 100 ms): the
+//! caller's clock started before the call reached it, and the answer takes
+//! time to get back. Without it, a write committed in that last stretch
+//! could be stored after its caller was told it failed.
 
 use crate::{
     trace::TraceContext,
@@ -26,6 +31,16 @@ use tonic::{
 /// the caller's absolute deadline as passed too early. Stalls longer than
 /// this are still seen.
 pub const CLOCK_SKEW_ALLOWANCE: Duration = Duration::from_secs(1);
+
+/// The most a callee keeps back of a relative timeout for the call's way
+/// here and its answer's way back.
+const MAX_ANSWER_RESERVE: Duration = Duration::from_millis(100);
+
+/// What a callee keeps back of a relative `timeout` for the call's way here
+/// and its answer's way back: a tenth, at most [`MAX_ANSWER_RESERVE`].
+fn answer_reserve(timeout: Duration) -> Duration {
+    (timeout / 10).min(MAX_ANSWER_RESERVE)
+}
 
 /// The request id, trace and deadline of a call.
 #[derive(Debug, Clone, Default)]
@@ -70,7 +85,7 @@ impl CallContext {
             .get(GRPC_TIMEOUT)
             .and_then(|value| value.to_str().ok())
             .and_then(parse_grpc_timeout)
-            .map(|timeout| now + timeout);
+            .map(|timeout| now + timeout - answer_reserve(timeout));
         let absolute = metadata
             .get(DEADLINE)
             .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
@@ -97,7 +112,8 @@ impl CallContext {
         }
     }
 
-    /// When the caller stops waiting, if it said.
+    /// When the answer must be on its way for the caller to get it in
+    /// time, if the caller set a deadline.
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
     }
@@ -225,6 +241,22 @@ mod tests {
             "the relative timeout is the earlier: {remaining:?}"
         );
         assert!(!incoming.has_expired());
+    }
+
+    #[test]
+    fn a_callee_keeps_back_part_of_a_relative_timeout_for_the_answer() {
+        for (timeout, at_most) in [("300m", 270), ("5S", 4900)] {
+            let mut request = Request::new(());
+            request
+                .metadata_mut()
+                .insert(GRPC_TIMEOUT, timeout.parse().unwrap());
+            let remaining = CallContext::of(&request).deadline().unwrap() - Instant::now();
+            assert!(
+                remaining <= Duration::from_millis(at_most)
+                    && remaining > Duration::from_millis(at_most) - Duration::from_millis(50),
+                "{timeout}: {remaining:?}"
+            );
+        }
     }
 
     #[tokio::test]
