@@ -47,7 +47,7 @@ where
     let config = C::parse_from(args);
     let exporting = crate::otlp::start_from_env(name)?;
     let shutdown = crate::shutdown::on_signal()?;
-    let program = build(config).await?;
+    let program = build(config).await.map_err(|error| Fatal(error.to_string()))?;
     println!("{name} listening on {}", program.local_addr());
     let served = program.serve(shutdown).await;
     if let Some(exporting) = exporting {
@@ -55,3 +55,21 @@ where
     }
     served
 }
+
+/// Why a program could not start, as `main` prints an error it returns
+/// (`Error: {:?}`): the message itself, not the error's structure.
+struct Fatal(String);
+
+impl std::fmt::Debug for Fatal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Display for Fatal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Error for Fatal {}

@@ -95,6 +95,8 @@ pub async fn run(stack: &Path, settings: &FanoutSettings) -> Result<FanoutReport
     let layout = Layout {
         replicas: 2,
         edge_listen: "127.0.0.1:0".parse().expect("an address"),
+        // One edge, on a port of its own.
+        edges: 1,
         service_port: 0,
         data_dir: data.clone(),
         stores: stack::Stores::Sqlite,
@@ -117,7 +119,7 @@ pub async fn run(stack: &Path, settings: &FanoutSettings) -> Result<FanoutReport
     let started = start_stack(stack, &Plan::new(&layout)?).await?;
     let edge = started
         .iter()
-        .find(|started| started.name == "edge")
+        .find(|started| started.name.starts_with("edge"))
         .ok_or("the plan has an edge")?;
     let target: Target = format!("http://{}", edge.addr).parse()?;
     let catalog = wait_for_catalog(&target).await?;

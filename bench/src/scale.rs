@@ -96,6 +96,8 @@ pub async fn run(stack: &Path, settings: &ScaleSettings) -> Result<ScaleReport, 
     let layout = Layout {
         replicas: 1,
         edge_listen: "127.0.0.1:0".parse().expect("an address"),
+        // One edge, on a port of its own.
+        edges: 1,
         service_port: 0,
         data_dir: data.path().to_owned(),
         stores: stack::Stores::Sqlite,

@@ -256,6 +256,8 @@ impl Fleet {
         let layout = Layout {
             replicas: 2,
             edge_listen: ANY_PORT.parse().expect("an address"),
+            // One edge, on a port of its own.
+            edges: 1,
             service_port: 0,
             data_dir: data.to_owned(),
             stores: stack::Stores::Sqlite,

@@ -40,7 +40,9 @@ fn strategy() -> impl clap::builder::TypedValueParser<Value = Strategy> {
 #[command(name = "edge", version)]
 pub struct Config {
     /// Address to serve HTTP on (port 0 picks a free port). Use
-    /// 0.0.0.0:3000 to accept other machines.
+    /// 0.0.0.0:3000 to accept other machines. A listening socket passed in
+    /// by systemd's socket activation (LISTEN_FDS=1, as fd 3) is served
+    /// instead: the launcher passes its one socket to each of its edges.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
 
@@ -161,6 +163,15 @@ pub struct Config {
     /// they are accepted.
     #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
+
+    /// On shutdown, the edge stops accepting at once (other edges on the
+    /// same socket, or behind the same Service, take new connections) and
+    /// for this long keeps serving the connections it has, each answer
+    /// saying `Connection: close`, so clients move to another edge between
+    /// requests rather than finding a connection closed under them. Then
+    /// it closes idle connections and finishes the requests in flight.
+    #[arg(long, env = "DRAIN_PERIOD", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub drain: Duration,
 
     /// Reads (GETs) a second each caller may make: its principal when
     /// signed in, else its client address; bursts of twice as many. Past

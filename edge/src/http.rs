@@ -1,14 +1,22 @@
 //! Serving the router over HTTP/1.1 keep-alive connections, one task each,
-//! at most so many at once, with a graceful stop that lets the requests in
-//! flight finish (for a while).
+//! at most so many at once, with a graceful stop that moves clients to
+//! other edges between requests and lets the requests in flight finish
+//! (for a while).
+//!
+//! Several edges can serve one listening socket, passed in by whoever bound
+//! it ([`listener`]): the launcher runs its edges so. An edge that stops
+//! then leaves the connections not yet accepted to the others, where edges
+//! each binding the port with `SO_REUSEPORT` would drop those queued at the
+//! one that closes.
 //!
 //! Not `axum::serve`: that one serves HTTP/1 and HTTP/2 on every
 //! connection, and its connection state cost the edge about a third more
 //! memory per idle connection (BENCHMARKS.md). Browsers and REST clients
 //! reach the edge over HTTP/1.1 (HTTP/2 would come with TLS, in front of it).
 
-use axum::{Router, body::Body, extract::ConnectInfo};
-use dishpatch::metrics::Held;
+use crate::StartError;
+use axum::{Router, body::Body, extract::ConnectInfo, response::Response};
+use dishpatch::{metrics::Held, server::bind_listener};
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioIo, TokioTimer},
@@ -16,7 +24,7 @@ use hyper_util::{
     service::TowerToHyperService,
 };
 use prometheus_client::metrics::gauge::Gauge;
-use std::{sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -30,15 +38,31 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// closes their connections.
 const SHUTDOWN_LIMIT: Duration = Duration::from_secs(10);
 
+/// The socket to serve: one passed in by systemd's socket activation
+/// (`LISTEN_FDS`), else `addr`, bound here.
+pub(crate) async fn listener(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    match listenfd::ListenFd::from_env().take_tcp_listener(0) {
+        Ok(Some(passed)) => passed
+            .set_nonblocking(true)
+            .and_then(|()| TcpListener::from_std(passed))
+            .map_err(StartError::PassedSocket),
+        Ok(None) => Ok(bind_listener(addr).await?),
+        Err(error) => Err(StartError::PassedSocket(error)),
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown`, `max_connections` at a
-/// time (one past it is closed as it is accepted), then stops accepting,
-/// closes idle connections and waits (at most [`SHUTDOWN_LIMIT`]) for the
+/// time (one past it is closed as it is accepted). Then it stops accepting;
+/// for `drain` (or until clients have closed them all) it serves the
+/// connections it has, each answer saying `Connection: close`; then it
+/// closes the idle ones and waits (at most [`SHUTDOWN_LIMIT`]) for the
 /// requests in flight.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
     max_connections: usize,
+    drain: Duration,
     open_connections: Gauge,
 ) {
     let open = Arc::new(Semaphore::new(max_connections));
@@ -69,12 +93,22 @@ pub(crate) async fn serve(
         stream.set_nodelay(true).ok();
         // Each request knows its client's address (rate limits of
         // anonymous callers count by it).
+        let draining = shutdown.clone();
         let service = router
             .clone()
             .map_request(move |request: http::Request<Incoming>| {
                 let mut request = request.map(Body::new);
                 request.extensions_mut().insert(ConnectInfo(peer));
                 request
+            })
+            .map_response(move |mut response: Response| {
+                if draining.is_cancelled() {
+                    // hyper closes the connection once this answer is sent.
+                    response
+                        .headers_mut()
+                        .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+                }
+                response
             });
         let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = connections.watch(connection);
@@ -88,6 +122,11 @@ pub(crate) async fn serve(
         });
     }
     drop(listener);
+    // Every permit back means every connection closed.
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(drain, open.acquire_many(all)).await.is_err() {
+        tracing::debug!(?drain, "drain over; closing idle connections");
+    }
     if tokio::time::timeout(SHUTDOWN_LIMIT, connections.shutdown())
         .await
         .is_err()

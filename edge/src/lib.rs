@@ -21,7 +21,7 @@ use dishpatch::proto::{
     order::v1::order_service_server::SERVICE_NAME as ORDER,
     restaurant::v1::restaurant_service_server::SERVICE_NAME as RESTAURANT,
 };
-use dishpatch::server::{BindError, bind_listener};
+use dishpatch::server::BindError;
 use dishpatch_pool::{ReplicaPool, ReplicaSpec};
 use std::{net::SocketAddr, sync::Arc};
 use tokio::net::TcpListener;
@@ -33,6 +33,9 @@ pub enum StartError {
     /// The listen address could not be bound.
     #[error(transparent)]
     Bind(#[from] BindError),
+    /// The listening socket passed in is unusable.
+    #[error("the listening socket passed in (LISTEN_FDS): {0}")]
+    PassedSocket(std::io::Error),
     /// A setting is unusable.
     #[error("{0}")]
     Config(String),
@@ -47,6 +50,7 @@ pub struct Edge {
     metrics: Arc<api::Metrics>,
     router: axum::Router,
     max_connections: usize,
+    drain: std::time::Duration,
     /// Cancelled when the edge starts to shut down: live streams end.
     streams_closing: CancellationToken,
 }
@@ -82,7 +86,7 @@ pub async fn build(config: Config) -> Result<Edge, StartError> {
     };
     let identity = identity(&config)?;
     let verifier = identity.verifier.clone();
-    let listener = bind_listener(config.listen).await?;
+    let listener = http::listener(config.listen).await?;
     let mut metrics = api::Metrics::default();
     metrics.count_pools(&pools, config.show_replicas);
     let metrics = Arc::new(metrics);
@@ -121,6 +125,7 @@ pub async fn build(config: Config) -> Result<Edge, StartError> {
         metrics,
         router,
         max_connections: config.max_connections as usize,
+        drain: config.drain,
         streams_closing,
     })
 }
@@ -196,6 +201,7 @@ impl Edge {
             self.router,
             shutdown,
             self.max_connections,
+            self.drain,
             connections,
         )
         .await;

@@ -106,6 +106,13 @@ struct RunArgs {
     #[arg(long, env = "EDGE_LISTEN", default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
 
+    /// Edge processes, all serving the --listen socket, which the launcher
+    /// binds and passes to each: one that stops or crashes leaves the
+    /// others serving, and SIGHUP to the launcher restarts them one at a
+    /// time (to run a new build, say) without failing a request.
+    #[arg(long, env = "EDGES", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=8))]
+    edges: u16,
+
     /// Port of the first restaurant-svc replica; order-svc and notify-svc
     /// take the next two, and further replicas the next free ports after
     /// them. 0 gives every replica any free port.
@@ -153,6 +160,7 @@ impl RunArgs {
         Layout {
             replicas: self.replicas,
             edge_listen: self.listen,
+            edges: self.edges,
             service_port: self.service_port,
             data_dir: self.data_dir.clone(),
             stores,

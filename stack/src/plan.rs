@@ -73,6 +73,9 @@ pub struct Layout {
     pub replicas: u16,
     /// Where the edge listens.
     pub edge_listen: SocketAddr,
+    /// Edge processes, all serving the one socket the launcher binds for
+    /// them; tools that start a plan's processes themselves want one.
+    pub edges: u16,
     /// Port of the first restaurant-svc replica; order-svc and notify-svc
     /// take the next two, and further replicas the next free ports after
     /// them. 0 gives every replica any free port.
@@ -155,7 +158,7 @@ pub fn edge_auth_args(data_dir: &Path) -> Vec<String> {
 }
 
 /// The whole stack: the services' replicas in the order they start, the
-/// edge last.
+/// edges last.
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// Every process.
@@ -212,8 +215,13 @@ impl Plan {
             }
         }
         let mut plan = Self { processes };
-        let edge = plan.edge(layout.edge_listen, usize::from(layout.replicas), layout);
-        plan.processes.push(edge);
+        for index in 1..=layout.edges {
+            let edge = plan.edge(layout.edge_listen, usize::from(layout.replicas), layout);
+            plan.processes.push(Process {
+                name: format!("edge#{index}"),
+                ..edge
+            });
+        }
         Ok(plan)
     }
 
@@ -342,6 +350,7 @@ mod tests {
         Layout {
             replicas,
             edge_listen: "127.0.0.1:3000".parse().unwrap(),
+            edges: 2,
             service_port: 0,
             data_dir: "data".into(),
             stores: Stores::Sqlite,
@@ -374,7 +383,8 @@ mod tests {
                 "notify-svc#2",
                 "order-svc#1",
                 "order-svc#2",
-                "edge"
+                "edge#1",
+                "edge#2"
             ]
         );
         let addrs = |part| {

@@ -1,7 +1,14 @@
 //! Runs the planned processes: each line they print, prefixed with the
 //! process's name; a process that exits on its own restarted with growing
-//! backoff; on Ctrl-C or SIGTERM the edge stopped first, then the services,
+//! backoff; on Ctrl-C or SIGTERM the edges stopped first, then the services,
 //! each given time to drain before it is killed.
+//!
+//! The edges share one listening socket, bound here and passed to each as
+//! systemd passes sockets (fd 3, `LISTEN_FDS=1`). A connection waits in it
+//! for whichever edge accepts first, so one edge stopping or crashing costs
+//! no connection, and SIGHUP restarts the edges one at a time, each once
+//! the one before listens again: a rolling restart that fails no request
+//! (each stopping edge drains, see the edge's `--drain`).
 //!
 //! They start in the order they depend on each other: restaurant-svc and
 //! notify-svc, then order-svc once those listen, then the edge once every
@@ -9,13 +16,16 @@
 //! dependencies serving, rather than refusing connections and being
 //! retried a little later.
 
+use command_fds::{CommandFdExt, FdMapping};
 use dishpatch::time::Backoff;
 use nix::{sys::signal::Signal, unistd::Pid};
 use stack::{Part, Plan, Process};
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::{os::fd::OwnedFd, path::PathBuf, process::Stdio, time::Duration};
 use tokio::{
     io::{AsyncBufReadExt, AsyncRead, BufReader},
-    process::Command,
+    process::{Child, Command},
+    signal::unix::{SignalKind, signal},
+    sync::{mpsc, oneshot},
     task::JoinSet,
     time::Instant,
 };
@@ -34,13 +44,18 @@ const STOP_LIMIT: Duration = Duration::from_secs(20);
 const LISTEN_LIMIT: Duration = Duration::from_secs(30);
 
 /// Runs the stack until Ctrl-C or SIGTERM.
-pub(crate) async fn run_stack(plan: Plan) -> Result<(), Box<dyn std::error::Error>> {
+pub(crate) async fn run_stack(mut plan: Plan) -> Result<(), Box<dyn std::error::Error>> {
     let exe = std::env::current_exe()?;
     let shutdown = dishpatch::shutdown::on_signal()?;
+    // Before any child starts: SIGHUP's default would end the launcher
+    // and leave its children running.
+    let mut hangups = signal(SignalKind::hangup())?;
+    let edge_socket = bind_edge_socket(&mut plan).await?;
     print_map(&plan);
 
     let (stop_edge, stop_services) = (CancellationToken::new(), CancellationToken::new());
     let (mut edge, mut services) = (JoinSet::new(), JoinSet::new());
+    let mut renewals = Vec::new();
     let mut processes = plan.processes;
     processes.sort_by_key(|process| stage(process.part));
     let mut starting = Vec::new();
@@ -57,23 +72,74 @@ pub(crate) async fn run_stack(plan: Plan) -> Result<(), Box<dyn std::error::Erro
             }
             current_stage = stage(process.part);
         }
-        let (set, stop) = match process.part {
-            Part::Edge => (&mut edge, &stop_edge),
-            _ => (&mut services, &stop_services),
-        };
-        let (listening, listens) = tokio::sync::oneshot::channel();
+        let (listening, listens) = oneshot::channel();
         starting.push(listens);
-        set.spawn(supervise(exe.clone(), process, stop.clone(), listening));
+        let (seat, set, stop) = match process.part {
+            Part::Edge => {
+                let (renew, renewals_of_this_edge) = mpsc::channel(1);
+                renewals.push(renew);
+                let socket = edge_socket.as_ref().expect("bound for the plan's edges");
+                let seat = EdgeSeat {
+                    socket: socket.try_clone()?,
+                    renewals: renewals_of_this_edge,
+                };
+                (Some(seat), &mut edge, &stop_edge)
+            }
+            _ => (None, &mut services, &stop_services),
+        };
+        set.spawn(supervise(exe.clone(), process, seat, stop.clone(), listening));
     }
+    drop(edge_socket);
 
-    shutdown.cancelled().await;
-    eprintln!("[stack] stopping: the edge first, then the services");
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            Some(()) = hangups.recv() => {
+                eprintln!("[stack] SIGHUP: restarting the edges one at a time");
+                tokio::select! {
+                    () = restart_one_at_a_time(&renewals) => eprintln!("[stack] every edge restarted"),
+                    () = shutdown.cancelled() => break,
+                }
+            }
+        }
+    }
+    eprintln!("[stack] stopping: the edges first, then the services");
     stop_edge.cancel();
     while edge.join_next().await.is_some() {}
     stop_services.cancel();
     while services.join_next().await.is_some() {}
     eprintln!("[stack] stopped");
     Ok(())
+}
+
+/// Binds the socket the plan's edges share, if it has edges, and puts
+/// the address it got (a port 0 made definite) in their processes.
+async fn bind_edge_socket(plan: &mut Plan) -> Result<Option<OwnedFd>, Box<dyn std::error::Error>> {
+    let Some(addr) = plan.replicas(Part::Edge).next().map(|edge| edge.addr) else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|error| format!("binding the edges' address {addr}: {error}"))?;
+    let bound = listener.local_addr()?;
+    for edge in plan
+        .processes
+        .iter_mut()
+        .filter(|process| process.part == Part::Edge)
+    {
+        edge.addr = bound;
+    }
+    Ok(Some(listener.into_std()?.into()))
+}
+
+/// Restarts each edge in turn, the next once the one before listens.
+async fn restart_one_at_a_time(renewals: &[mpsc::Sender<oneshot::Sender<()>>]) {
+    for renew in renewals {
+        let (listening, listens) = oneshot::channel();
+        if renew.send(listening).await.is_ok() {
+            let _ = tokio::time::timeout(STOP_LIMIT + LISTEN_LIMIT, listens).await;
+        }
+    }
 }
 
 fn print_map(plan: &Plan) {
@@ -86,6 +152,8 @@ fn print_map(plan: &Plan) {
         };
         println!("  {:<18} {scheme}://{}", process.name, process.addr);
     }
+    let pid = std::process::id();
+    println!("launcher pid {pid}: kill -HUP {pid} restarts the edges one at a time");
 }
 
 /// The order processes start in: each stage's dependencies are in the
@@ -98,19 +166,40 @@ fn stage(part: Part) -> u8 {
     }
 }
 
+/// What an edge process gets beyond its flags: the listening socket of
+/// every edge, and requests to restart it (each with where to say that the
+/// new one listens).
+struct EdgeSeat {
+    socket: OwnedFd,
+    renewals: mpsc::Receiver<oneshot::Sender<()>>,
+}
+
+/// The next restart asked of an edge; never, for a service.
+async fn next_renewal(seat: &mut Option<EdgeSeat>) -> oneshot::Sender<()> {
+    match seat {
+        Some(seat) => match seat.renewals.recv().await {
+            Some(listening) => listening,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
 /// Keeps one process running until `stop`, then stops it; `listening` is
 /// told when it first says it listens.
 async fn supervise(
     exe: PathBuf,
     process: Process,
+    mut seat: Option<EdgeSeat>,
     stop: CancellationToken,
-    listening: tokio::sync::oneshot::Sender<()>,
+    listening: oneshot::Sender<()>,
 ) {
     let mut listening = Some(listening);
     let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     loop {
         let started = Instant::now();
-        let mut child = match Command::new(&exe)
+        let mut command = Command::new(&exe);
+        command
             .arg("serve")
             .arg(process.part.name())
             .args(&process.args)
@@ -119,9 +208,17 @@ async fn supervise(
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
+            .kill_on_drop(true);
+        if let Some(seat) = &seat
+            && let Err(error) = pass_socket(&mut command, &seat.socket)
         {
+            eprintln!("[stack] cannot pass {} its socket: {error}", process.name);
+            return;
+        }
+        let spawned = command.spawn();
+        // The command holds its copy of the socket until dropped.
+        drop(command);
+        let mut child = match spawned {
             Ok(child) => child,
             Err(error) => {
                 eprintln!("[stack] cannot start {}: {error}", process.name);
@@ -157,21 +254,39 @@ async fn supervise(
                     () = tokio::time::sleep(wait) => {}
                 }
             }
+            renewed = next_renewal(&mut seat) => {
+                eprintln!("[stack] restarting {}", process.name);
+                stop_child(&mut child, pid, &process.name).await;
+                while output.join_next().await.is_some() {}
+                // Its successor starts at once, and says when it listens.
+                listening = Some(renewed);
+            }
             () = stop.cancelled() => {
-                // SIGTERM lets it drain; it is killed if it takes too long.
-                let _ = nix::sys::signal::kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
-                match tokio::time::timeout(STOP_LIMIT, child.wait()).await {
-                    Ok(_) => {}
-                    Err(_) => {
-                        eprintln!("[stack] {} did not stop within {STOP_LIMIT:?}; killing it", process.name);
-                        let _ = child.kill().await;
-                    }
-                }
+                stop_child(&mut child, pid, &process.name).await;
                 while output.join_next().await.is_some() {}
                 eprintln!("[stack] {} stopped", process.name);
                 return;
             }
         }
+    }
+}
+
+/// Gives `command` the edges' listening socket as fd 3, the way systemd's
+/// socket activation does.
+fn pass_socket(command: &mut Command, socket: &OwnedFd) -> Result<(), Box<dyn std::error::Error>> {
+    command.env("LISTEN_FDS", "1").fd_mappings(vec![FdMapping {
+        parent_fd: socket.try_clone()?,
+        child_fd: 3,
+    }])?;
+    Ok(())
+}
+
+/// SIGTERM lets it drain; it is killed if it takes too long.
+async fn stop_child(child: &mut Child, pid: u32, name: &str) {
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+    if tokio::time::timeout(STOP_LIMIT, child.wait()).await.is_err() {
+        eprintln!("[stack] {name} did not stop within {STOP_LIMIT:?}; killing it");
+        let _ = child.kill().await;
     }
 }
 
@@ -182,7 +297,7 @@ async fn forward(
     stream: impl AsyncRead + Unpin,
     prefix: String,
     to_stderr: bool,
-    mut listening: Option<tokio::sync::oneshot::Sender<()>>,
+    mut listening: Option<oneshot::Sender<()>>,
 ) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {

@@ -62,6 +62,7 @@ pub async fn spawn_stack(options: StackOptions) -> TestStack {
     let layout = Layout {
         replicas: options.replicas,
         edge_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        edges: 1,
         service_port: 0,
         data_dir: data.path().to_owned(),
         stores: stack::Stores::Sqlite,

@@ -7,7 +7,10 @@ use serde_json::{Value, json};
 use std::{
     collections::HashMap,
     process::Stdio,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 use test_support::eventually;
@@ -171,7 +174,7 @@ async fn the_stack_starts_serves_recovers_and_stops() {
         },
     )
     .await;
-    for process in ["restaurant-svc#2", "order-svc#1", "notify-svc#2", "edge"] {
+    for process in ["restaurant-svc#2", "order-svc#1", "notify-svc#2", "edge#2"] {
         assert!(map.contains(process), "the port map names {process}: {map}");
     }
 
@@ -219,7 +222,7 @@ async fn the_stack_starts_serves_recovers_and_stops() {
     .await;
 
     let children = pids(&err.lock().unwrap());
-    assert_eq!(children.len(), 7, "six replicas and the edge: {children:?}");
+    assert_eq!(children.len(), 8, "six replicas and two edges: {children:?}");
     running.stop().await;
     for (name, pid) in children {
         assert!(!alive(pid), "{name} (pid {pid}) is still running");
@@ -305,7 +308,7 @@ async fn the_stack_keeps_its_data_on_a_postgres_server_it_is_given() {
 
     let launcher = running.launcher.0.id().unwrap();
     let children = pids(&running.err.lock().unwrap());
-    assert_eq!(children.len(), 4, "{children:?}");
+    assert_eq!(children.len(), 5, "three replicas and two edges: {children:?}");
     for pid in children.values().chain([&launcher]) {
         let command_line = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
         assert!(
@@ -325,4 +328,152 @@ async fn the_stack_keeps_its_data_on_a_postgres_server_it_is_given() {
     assert_eq!(stored, 1, "the order is in dishpatch_order on the given server");
     orders.close().await.ok();
     running.stop().await;
+}
+
+/// What the load of [`the_edges_restart_one_at_a_time_and_fail_no_request`]
+/// saw.
+#[derive(Default)]
+struct Seen {
+    answered: AtomicU64,
+    failed: Mutex<Vec<String>>,
+}
+
+impl Seen {
+    /// Counts an answer that is `expected`, else records what went wrong.
+    fn answer(&self, what: &str, answer: Result<reqwest::Response, reqwest::Error>, expected: u16) {
+        match answer {
+            Ok(response) if response.status().as_u16() == expected => {
+                self.answered.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(response) => self
+                .failed
+                .lock()
+                .unwrap()
+                .push(format!("{what}: {}", response.status())),
+            Err(error) => self.failed.lock().unwrap().push(format!("{what}: {error:?}")),
+        }
+    }
+}
+
+/// Two edges serve one socket. SIGHUP to the launcher restarts them one at
+/// a time while clients read, on connections they keep alive and on a new
+/// connection per request, and place orders: no request fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_edges_restart_one_at_a_time_and_fail_no_request() {
+    let data = tempfile::tempdir().unwrap();
+    // The edges inherit the launcher's environment: the test's callers are
+    // one client address, which rate limits would hold back.
+    let unlimited = [("RATE_LIMIT_READS", "0"), ("RATE_LIMIT_WRITES", "0")];
+    let running = start(data.path(), &["--replicas", "1", "--edges", "2"], &unlimited).await;
+    let (err, base) = (running.err.clone(), running.base.clone());
+    let before = pids(&err.lock().unwrap());
+    let edges = [before["edge#1"], before["edge#2"]];
+    let restaurants = get_json(&reqwest::Client::new(), &format!("{base}/api/restaurants")).await;
+    let restaurant_id = restaurants["restaurants"][0]["id"].as_str().unwrap().to_owned();
+    let menu = get_json(
+        &reqwest::Client::new(),
+        &format!("{base}/api/restaurants/{restaurant_id}/menu"),
+    )
+    .await;
+    let order = json!({"restaurantId": restaurant_id, "items": [{"menuItemId": menu["items"][0]["id"], "quantity": 1}]});
+    let customer = token(data.path(), "customer", "ana");
+
+    let seen = Arc::new(Seen::default());
+    let loading = tokio_util::sync::CancellationToken::new();
+    let mut load = tokio::task::JoinSet::new();
+    for client in 0..5 {
+        let keep_alive = client < 3;
+        let http = if keep_alive {
+            reqwest::Client::new()
+        } else {
+            reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap()
+        };
+        let (seen, loading, url) = (seen.clone(), loading.clone(), format!("{base}/api/restaurants"));
+        load.spawn(async move {
+            while !loading.is_cancelled() {
+                seen.answer("read", http.get(&url).send().await, 200);
+                // Connections sit idle between requests, a while that
+                // differs per client, as browsers' do.
+                tokio::time::sleep(Duration::from_millis(client)).await;
+            }
+        });
+    }
+    let (order_seen, order_loading, orders_url) =
+        (seen.clone(), loading.clone(), format!("{base}/api/orders"));
+    load.spawn(async move {
+        let http = reqwest::Client::new();
+        while !order_loading.is_cancelled() {
+            let placed = http
+                .post(&orders_url)
+                .bearer_auth(&customer)
+                .json(&order)
+                .send()
+                .await;
+            order_seen.answer("order", placed, 201);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let answered_before = seen.answered.load(Ordering::Relaxed);
+    let launcher = running.launcher.0.id().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(launcher as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    eventually(
+        "every edge restarted, one at a time",
+        Duration::from_secs(30),
+        || async {
+            let lines = err.lock().unwrap();
+            lines
+                .iter()
+                .any(|line| line == "[stack] every edge restarted")
+                .then_some(())
+        },
+    )
+    .await;
+    let restarting = seen.answered.load(Ordering::Relaxed) - answered_before;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    loading.cancel();
+    while load.join_next().await.is_some() {}
+
+    let failed = seen.failed.lock().unwrap().clone();
+    assert!(failed.is_empty(), "{} failed: {failed:#?}", failed.len());
+    assert!(restarting >= 20, "served while restarting: {restarting}");
+    let after = pids(&err.lock().unwrap());
+    for (name, old) in ["edge#1", "edge#2"].into_iter().zip(edges) {
+        assert_ne!(after[name], old, "{name} was restarted");
+        assert!(!alive(old), "the old {name} (pid {old}) has stopped");
+    }
+    let lines = err.lock().unwrap().join("\n");
+    let second_stops = lines.find("[stack] restarting edge#2").unwrap();
+    let first_starts_again = lines.find(&format!("[stack] started edge#1 (pid {})", after["edge#1"]));
+    assert!(
+        first_starts_again.is_some_and(|at| at < second_stops),
+        "one at a time: edge#1 is back before edge#2 stops\n{lines}"
+    );
+    running.stop().await;
+}
+
+/// An edge told a socket was passed in (`LISTEN_FDS`) where there is none
+/// refuses to start, saying so, rather than binding a port of its own.
+#[tokio::test]
+async fn an_edge_passed_no_usable_socket_says_so() {
+    let edge = Command::new(env!("CARGO_BIN_EXE_stack"))
+        .args(["serve", "edge", "--listen", "127.0.0.1:0"])
+        .env("LISTEN_FDS", "1")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&edge.stderr);
+    assert!(!edge.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Error: the listening socket passed in (LISTEN_FDS): fd 3 is not a socket\n"),
+        "{stderr}"
+    );
 }
