@@ -88,6 +88,12 @@ struct ScaleArgs {
     #[arg(long, default_value_t = 200)]
     requests: usize,
 
+    /// The services' store: SQLite files, or a PostgreSQL cluster made for
+    /// the run (Debian's server binaries; as root, run as its `postgres`
+    /// user).
+    #[arg(long, value_enum, default_value_t = bench::scale::ScaleStore::Sqlite)]
+    store: bench::scale::ScaleStore,
+
     /// The `stack` binary; by default the one beside this one.
     #[arg(long)]
     stack: Option<std::path::PathBuf>,
@@ -251,6 +257,7 @@ async fn scale(args: ScaleArgs) -> Result<(), Box<dyn std::error::Error>> {
     let stack = stack_binary(args.stack)?;
     let settings = bench::scale::ScaleSettings {
         seed: args.amounts.settings(),
+        store: args.store,
         requests: args.requests,
     };
     let report = bench::scale::run(&stack, &settings).await?;

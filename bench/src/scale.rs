@@ -1,10 +1,12 @@
 //! `bench scale`: how every list and filter of the API answers over stores
-//! at scale. Seeds order-svc's and notify-svc's SQLite stores
-//! ([`crate::seed`]), starts one replica of each service and an edge on
-//! them, then asks each shape of query in turn, one request at a time (its
-//! latency, not throughput), with parameters drawn from what was seeded:
-//! lists of orders and notifications through the edge, and `Subscribe`
-//! replays straight at notify-svc, timed to their first notification.
+//! at scale. Seeds order-svc's and notify-svc's stores ([`crate::seed`]):
+//! SQLite files, or databases on a PostgreSQL cluster of its own (the
+//! launcher's, [`stack::postgres::Cluster`]). Then it starts one replica of
+//! each service and an edge on them, and asks each shape of query in turn,
+//! one request at a time (its latency, not throughput), with parameters
+//! drawn from what was seeded: lists of orders and notifications through
+//! the edge, and `Subscribe` replays straight at notify-svc, timed to their
+//! first notification.
 
 use crate::{
     http::HttpConnection,
@@ -25,11 +27,31 @@ use std::{
 /// Requests of each shape before the ones measured.
 const WARM_UP: usize = 20;
 
+/// Which store the services keep their data in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+pub enum ScaleStore {
+    /// A SQLite file per service.
+    Sqlite,
+    /// A database per service on a PostgreSQL cluster made for the run.
+    Postgres,
+}
+
+impl ScaleStore {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "SQLite",
+            Self::Postgres => "PostgreSQL",
+        }
+    }
+}
+
 /// How the stores are filled and asked.
 #[derive(Debug, Clone)]
 pub struct ScaleSettings {
     /// What to seed.
     pub seed: SeedSettings,
+    /// Where.
+    pub store: ScaleStore,
     /// Requests of each shape measured.
     pub requests: usize,
 }
@@ -51,6 +73,8 @@ pub struct Shape {
 /// What `bench scale` measured.
 #[derive(Debug, Serialize)]
 pub struct ScaleReport {
+    /// The store.
+    pub store: ScaleStore,
     /// Orders seeded.
     pub orders: usize,
     /// Notifications seeded.
@@ -63,9 +87,11 @@ impl ScaleReport {
     /// The report as a Markdown table.
     pub fn markdown(&self) -> String {
         let mut out = format!(
-            "{} orders, {} notifications (SQLite); one request at a time.\n\n\
+            "{} orders, {} notifications ({}); one request at a time.\n\n\
              | query | p50 ms | p99 ms | max ms | found | errors |\n|---|---:|---:|---:|---:|---:|\n",
-            self.orders, self.notifications
+            self.orders,
+            self.notifications,
+            self.store.name()
         );
         for shape in &self.shapes {
             let [p50, p99, max] = shape.latency_ms;
@@ -93,14 +119,45 @@ pub async fn run(stack: &Path, settings: &ScaleSettings) -> Result<ScaleReport, 
         .prefix("dishpatch-scale-")
         .tempdir()
         .map_err(|error| format!("creating a folder for the stores: {error}"))?;
+    match settings.store {
+        ScaleStore::Sqlite => measure(stack, settings, data.path(), stack::Stores::Sqlite).await,
+        ScaleStore::Postgres => {
+            // Run as root, PostgreSQL runs as its own user, which must
+            // reach its folder inside this one.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(0o755))
+                .map_err(|error| format!("opening {} to PostgreSQL: {error}", data.path().display()))?;
+            let mut cluster = stack::postgres::Cluster::start(&data.path().join("postgres"))?;
+            let databases = [Part::OrderSvc, Part::NotifySvc, Part::RestaurantSvc].map(stack::database_name);
+            let measured = match cluster.prepare(&databases).await {
+                Ok(()) => {
+                    let stores = stack::Stores::Postgres(cluster.url("postgres"));
+                    measure(stack, settings, data.path(), stores).await
+                }
+                Err(error) => Err(error),
+            };
+            // After the services have stopped: none is left without its store.
+            cluster.stop();
+            measured
+        }
+    }
+}
+
+/// Seeds `stores`, starts the stack on them, and measures.
+async fn measure(
+    stack: &Path,
+    settings: &ScaleSettings,
+    data: &Path,
+    stores: stack::Stores,
+) -> Result<ScaleReport, String> {
     let layout = Layout {
         replicas: 1,
         edge_listen: "127.0.0.1:0".parse().expect("an address"),
         // One edge, on a port of its own.
         edges: 1,
         service_port: 0,
-        data_dir: data.path().to_owned(),
-        stores: stack::Stores::Sqlite,
+        data_dir: data.to_owned(),
+        stores,
         extra_args: vec![(
             Part::Edge,
             ["--rate-limit-reads", "0"].map(str::to_owned).to_vec(),
@@ -114,7 +171,7 @@ pub async fn run(stack: &Path, settings: &ScaleSettings) -> Result<ScaleReport, 
         &settings.seed,
     )
     .await?;
-    let token = admin_token(data.path())?;
+    let token = admin_token(data)?;
     let started = start_stack(stack, &plan).await?;
     let address_of = |name: &str| {
         started
@@ -140,6 +197,7 @@ pub async fn run(stack: &Path, settings: &ScaleSettings) -> Result<ScaleReport, 
     }
     drop(started);
     Ok(ScaleReport {
+        store: settings.store,
         orders: settings.seed.orders,
         notifications: settings.seed.notifications,
         shapes,

@@ -204,8 +204,9 @@ async fn the_fan_out_runs_end_to_end() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_scale_measurement_runs_end_to_end() {
+/// `bench scale` on a small seed, on `store`: every query answers, and
+/// finds what was seeded.
+async fn the_scale_measurement_runs_on(store: bench::scale::ScaleStore) {
     let settings = bench::scale::ScaleSettings {
         seed: bench::seed::SeedSettings {
             orders: 2_000,
@@ -213,6 +214,7 @@ async fn the_scale_measurement_runs_end_to_end() {
             restaurants: 5,
             customers: 50,
         },
+        store,
         requests: 5,
     };
     let report = bench::scale::run(binary("stack").as_ref(), &settings)
@@ -227,4 +229,17 @@ async fn the_scale_measurement_runs_end_to_end() {
         let finds = !shape.query.contains("nobody");
         assert_eq!(shape.found > 0, finds, "{markdown}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_scale_measurement_runs_end_to_end() {
+    the_scale_measurement_runs_on(bench::scale::ScaleStore::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_scale_measurement_runs_end_to_end_on_postgres() {
+    if test_support::postgres::skipped() {
+        return;
+    }
+    the_scale_measurement_runs_on(bench::scale::ScaleStore::Postgres).await;
 }
