@@ -91,9 +91,9 @@ pub(crate) async fn serve(
         };
         // Responses are written whole; waiting to coalesce them only delays.
         stream.set_nodelay(true).ok();
+        let draining = shutdown.clone();
         // Each request knows its client's address (rate limits of
         // anonymous callers count by it).
-        let draining = shutdown.clone();
         let service = router
             .clone()
             .map_request(move |request: http::Request<Incoming>| {
