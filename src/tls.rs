@@ -230,3 +230,35 @@ fn caller_names<B>(request: &http::Request<B>) -> Vec<String> {
     };
     leaf.valid_dns_names().map(str::to_owned).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Flags {
+        #[command(flatten)]
+        tls: TlsArgs,
+    }
+
+    /// All three flags or none: a part given some of them refuses to
+    /// start, naming what is missing, rather than running in plaintext.
+    #[test]
+    fn the_tls_flags_come_all_three_or_none() {
+        let parse =
+            |args: &[&str]| Flags::try_parse_from(std::iter::once("part").chain(args.iter().copied()));
+        let all = parse(&["--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-ca", "ca.pem"]).unwrap();
+        assert!(all.tls.tls_cert.is_some() && all.tls.tls_key.is_some() && all.tls.tls_ca.is_some());
+        assert!(parse(&[]).unwrap().tls.tls_cert.is_none());
+        for (given, missing) in [
+            (&["--tls-cert", "c.pem"][..], "--tls-key"),
+            (&["--tls-cert", "c.pem", "--tls-key", "k.pem"], "--tls-ca"),
+            (&["--tls-key", "k.pem"], "--tls-cert"),
+            (&["--tls-ca", "ca.pem"], "--tls-cert"),
+        ] {
+            let refused = parse(given).unwrap_err().to_string();
+            assert!(refused.contains(missing), "{given:?}: {refused}");
+        }
+    }
+}

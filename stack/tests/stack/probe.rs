@@ -85,4 +85,18 @@ async fn probes_a_service_over_mutual_tls_as_its_container_would() {
         "{}",
         String::from_utf8_lossy(&alive.stderr)
     );
+
+    // Gone: neither alive nor ready, and the probe says why.
+    let mut service = service;
+    service.kill().await;
+    for args in [&[][..], &["--ready"]] {
+        let down = probe(&env, args);
+        let said = String::from_utf8_lossy(&down.stderr);
+        assert!(!down.status.success(), "{args:?}: {said}");
+        assert!(
+            said.contains(&format!("connecting to 127.0.0.1:{}", service.addr().port()))
+                && said.contains("Connection refused"),
+            "{args:?}: {said}"
+        );
+    }
 }
