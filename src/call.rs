@@ -14,7 +14,8 @@
 //! A callee keeps back part of a relative timeout (a tenth, at most 100 ms): the
 //! caller's clock started before the call reached it, and the answer takes
 //! time to get back. Without it, a write committed in that last stretch
-//! could be stored after its caller was told it failed.
+//! could be stored after its caller was told it failed. Each hop keeps back
+//! its own share: a call two hops down has up to 200 ms less.
 
 use crate::{
     trace::TraceContext,

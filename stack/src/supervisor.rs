@@ -8,7 +8,9 @@
 //! for whichever edge accepts first, so one edge stopping or crashing costs
 //! no connection, and SIGHUP restarts the edges one at a time, each once
 //! the one before listens again: a rolling restart that fails no request
-//! (each stopping edge drains, see the edge's `--drain`).
+//! of clients sending or connecting meanwhile (each stopping edge drains,
+//! see the edge's `--drain`). The rollout stops at an edge that does not
+//! come back, leaving the others running.
 //!
 //! They start in the order they depend on each other: restaurant-svc and
 //! notify-svc, then order-svc once those listen, then the edge once every
@@ -97,7 +99,10 @@ pub(crate) async fn run_stack(mut plan: Plan) -> Result<(), Box<dyn std::error::
             Some(()) = hangups.recv() => {
                 eprintln!("[stack] SIGHUP: restarting the edges one at a time");
                 tokio::select! {
-                    () = restart_one_at_a_time(&renewals) => eprintln!("[stack] every edge restarted"),
+                    restarted = restart_one_at_a_time(&renewals) => match restarted {
+                        Ok(()) => eprintln!("[stack] every edge restarted"),
+                        Err(why) => eprintln!("[stack] rolling restart stopped: {why}; the edges after it keep running"),
+                    },
                     () = shutdown.cancelled() => break,
                 }
             }
@@ -132,14 +137,24 @@ async fn bind_edge_socket(plan: &mut Plan) -> Result<Option<OwnedFd>, Box<dyn st
     Ok(Some(listener.into_std()?.into()))
 }
 
-/// Restarts each edge in turn, the next once the one before listens.
-async fn restart_one_at_a_time(renewals: &[mpsc::Sender<oneshot::Sender<()>>]) {
-    for renew in renewals {
+/// Restarts each edge in turn, the next once the one before listens. If
+/// one does not come back (a broken build, say), the rest are left
+/// running as they are: the rollout stops there.
+async fn restart_one_at_a_time(renewals: &[mpsc::Sender<oneshot::Sender<()>>]) -> Result<(), String> {
+    for (index, renew) in renewals.iter().enumerate() {
+        let edge = format!("edge#{}", index + 1);
         let (listening, listens) = oneshot::channel();
-        if renew.send(listening).await.is_ok() {
-            let _ = tokio::time::timeout(STOP_LIMIT + LISTEN_LIMIT, listens).await;
+        renew
+            .send(listening)
+            .await
+            .map_err(|_| format!("{edge} is not running"))?;
+        match tokio::time::timeout(STOP_LIMIT + LISTEN_LIMIT, listens).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(format!("{edge} exited before it listened")),
+            Err(_) => return Err(format!("{edge} did not listen within {LISTEN_LIMIT:?}")),
         }
     }
+    Ok(())
 }
 
 fn print_map(plan: &Plan) {
@@ -252,12 +267,17 @@ async fn supervise(
                 tokio::select! {
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep(wait) => {}
+                    // Asked to restart meanwhile: at once, saying when it listens.
+                    renewed = next_renewal(&mut seat) => listening = Some(renewed),
                 }
             }
             renewed = next_renewal(&mut seat) => {
                 eprintln!("[stack] restarting {}", process.name);
                 stop_child(&mut child, pid, &process.name).await;
                 while output.join_next().await.is_some() {}
+                if stop.is_cancelled() {
+                    return;
+                }
                 // Its successor starts at once, and says when it listens.
                 listening = Some(renewed);
             }
@@ -274,7 +294,13 @@ async fn supervise(
 /// Gives `command` the edges' listening socket as fd 3, the way systemd's
 /// socket activation does.
 fn pass_socket(command: &mut Command, socket: &OwnedFd) -> Result<(), Box<dyn std::error::Error>> {
-    command.env("LISTEN_FDS", "1").fd_mappings(vec![FdMapping {
+    // No LISTEN_PID (the child's pid is not known before it starts), and
+    // none inherited, should the launcher itself have been given sockets.
+    command
+        .env("LISTEN_FDS", "1")
+        .env_remove("LISTEN_PID")
+        .env_remove("LISTEN_FDNAMES");
+    command.fd_mappings(vec![FdMapping {
         parent_fd: socket.try_clone()?,
         child_fd: 3,
     }])?;

@@ -50,7 +50,7 @@ use dishpatch::{
 };
 use dishpatch_pool::{Answered, CallError, CallKind, ReplicaPool};
 use futures_util::{Stream, StreamExt};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use std::{
     collections::HashMap,
     convert::Infallible,
@@ -252,6 +252,10 @@ pub(crate) async fn stream(
     headers.insert(SERVED_BY, served_by);
     // Proxies that buffer responses (nginx) must pass this one on as it comes.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    // The connection ends with the stream. A stream ends when its edge
+    // stops; the client's reconnect then opens a connection, which another
+    // edge accepts, rather than reusing this one on a draining edge.
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     Ok(response)
 }
 

@@ -48,6 +48,11 @@ impl EventStream {
         assert_eq!(response.status(), 200, "GET {path}");
         assert_eq!(response.headers()["content-type"], "text/event-stream");
         assert_eq!(response.headers()["x-accel-buffering"], "no");
+        assert_eq!(
+            response.headers()["connection"],
+            "close",
+            "a stream's connection ends with it"
+        );
         Self {
             response,
             unread: String::new(),

@@ -32,23 +32,29 @@ async fn an_order_is_stored_only_while_its_answer_can_reach_the_caller_in_time()
         .unwrap();
     let held = other_writer.write_turn(None).await.unwrap();
 
-    // The caller gives up after 1 s by its own clock, which started before
-    // the call reached order-svc: 50 ms before, as over a slow network. So
-    // it gives up at 950 ms by order-svc's clock, and its cancellation is
-    // still on its way when the write turn comes free then.
-    let gives_up = tokio::time::Instant::now() + Duration::from_millis(950);
+    // The turn comes free 10 ms before the caller's 1 s is up: a write
+    // made then would be stored as its caller gives up, or after, since
+    // the caller counts its second from before the call reached
+    // order-svc. The call itself stays open, as when its cancellation is
+    // still on its way. order-svc keeps back 100 ms of the second for that
+    // (tolerating up to 90 ms here between sending the call and
+    // order-svc reading it), so it does not write.
+    let comes_free = tokio::time::Instant::now() + Duration::from_millis(990);
     let mut request = tonic::Request::new(place(&restaurant_id, &items, "impatient", 1));
     request.set_timeout(Duration::from_secs(1));
     let mut call = orders.clone();
     let answer = tokio::spawn(async move { call.place_order(request).await });
-    tokio::time::sleep_until(gives_up).await;
+    tokio::time::sleep_until(comes_free).await;
     drop(held);
 
     let refused = answer
         .await
         .unwrap()
         .expect_err("no order is stored in the last stretch of its caller's time");
-    assert_eq!(refused.code(), Code::DeadlineExceeded, "{refused:?}");
+    assert!(
+        matches!(refused.code(), Code::DeadlineExceeded | Code::Cancelled),
+        "{refused:?}"
+    );
     assert!(
         orders_of(&mut orders, "impatient").await.is_empty(),
         "the caller was told it failed: it is not stored"

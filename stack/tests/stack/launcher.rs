@@ -26,12 +26,17 @@ struct Launcher(Child);
 
 impl Launcher {
     fn terminate(&self) {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+    }
+
+    /// SIGHUP: restart the edges one at a time.
+    fn hang_up(&self) {
+        self.signal(nix::sys::signal::Signal::SIGHUP);
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) {
         if let Some(pid) = self.0.id() {
-            nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            )
-            .ok();
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).ok();
         }
     }
 }
@@ -121,6 +126,16 @@ async fn start(data: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> R
 }
 
 impl Running {
+    /// The launcher's first line (on stderr) that starts with `start`,
+    /// once it has said it, within `limit`.
+    async fn launcher_says(&self, start: &str, limit: Duration) -> String {
+        eventually(&format!("the launcher to say {start:?}"), limit, || async {
+            let lines = self.err.lock().unwrap();
+            lines.iter().find(|line| line.starts_with(start)).cloned()
+        })
+        .await
+    }
+
     /// Stops the stack as a user does (SIGTERM to the launcher): it exits 0.
     async fn stop(mut self) {
         self.launcher.terminate();
@@ -419,24 +434,10 @@ async fn the_edges_restart_one_at_a_time_and_fail_no_request() {
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     let answered_before = seen.answered.load(Ordering::Relaxed);
-    let launcher = running.launcher.0.id().unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(launcher as i32),
-        nix::sys::signal::Signal::SIGHUP,
-    )
-    .unwrap();
-    eventually(
-        "every edge restarted, one at a time",
-        Duration::from_secs(30),
-        || async {
-            let lines = err.lock().unwrap();
-            lines
-                .iter()
-                .any(|line| line == "[stack] every edge restarted")
-                .then_some(())
-        },
-    )
-    .await;
+    running.launcher.hang_up();
+    running
+        .launcher_says("[stack] every edge restarted", Duration::from_secs(30))
+        .await;
     let restarting = seen.answered.load(Ordering::Relaxed) - answered_before;
     tokio::time::sleep(Duration::from_millis(300)).await;
     loading.cancel();
@@ -477,4 +478,37 @@ async fn an_edge_passed_no_usable_socket_says_so() {
         stderr.contains("Error: the listening socket passed in (LISTEN_FDS): fd 3 is not a socket\n"),
         "{stderr}"
     );
+}
+
+/// A rolling restart whose first new edge cannot start (here its token
+/// keys are broken, as a bad build or setting would break it) stops there:
+/// the other edge keeps running and serving.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolling_restart_stops_at_an_edge_that_does_not_come_back() {
+    let data = tempfile::tempdir().unwrap();
+    let running = start(data.path(), &["--replicas", "1", "--edges", "2"], &[]).await;
+    let (err, base) = (running.err.clone(), running.base.clone());
+    let before = pids(&err.lock().unwrap());
+    let jwks = data.path().join("auth/jwks.json");
+    let good = std::fs::read(&jwks).unwrap();
+    std::fs::write(&jwks, b"not a JWKS document").unwrap();
+
+    running.launcher.hang_up();
+    let stopped = running
+        .launcher_says("[stack] rolling restart stopped: ", Duration::from_secs(30))
+        .await;
+    assert!(stopped.contains("edge#1 exited before it listened"), "{stopped}");
+    let edge2 = before["edge#2"];
+    assert_eq!(
+        pids(&err.lock().unwrap())["edge#2"],
+        edge2,
+        "edge#2 was left alone"
+    );
+    assert!(alive(edge2));
+    let restaurants = reqwest::get(format!("{base}/api/restaurants")).await.unwrap();
+    assert_eq!(restaurants.status(), 200, "edge#2 serves");
+
+    // Mended, edge#1 comes back as the supervisor restarts it.
+    std::fs::write(&jwks, good).unwrap();
+    running.stop().await;
 }
