@@ -58,18 +58,12 @@ where
 
 /// Why a program could not start, as `main` prints an error it returns
 /// (`Error: {:?}`): the message itself, not the error's structure.
+#[derive(thiserror::Error)]
+#[error("{0}")]
 struct Fatal(String);
 
 impl std::fmt::Debug for Fatal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        std::fmt::Display::fmt(self, f)
     }
 }
-
-impl std::fmt::Display for Fatal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Error for Fatal {}

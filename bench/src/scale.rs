@@ -128,14 +128,12 @@ pub async fn run(stack: &Path, settings: &ScaleSettings) -> Result<ScaleReport, 
             std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(0o755))
                 .map_err(|error| format!("opening {} to PostgreSQL: {error}", data.path().display()))?;
             let mut cluster = stack::postgres::Cluster::start(&data.path().join("postgres"))?;
-            let databases = [Part::OrderSvc, Part::NotifySvc, Part::RestaurantSvc].map(stack::database_name);
-            let measured = match cluster.prepare(&databases).await {
-                Ok(()) => {
-                    let stores = stack::Stores::Postgres(cluster.url("postgres"));
-                    measure(stack, settings, data.path(), stores).await
-                }
-                Err(error) => Err(error),
-            };
+            let measured = async {
+                cluster.prepare(&Part::SERVICES.map(stack::database_name)).await?;
+                let stores = stack::Stores::Postgres(cluster.url("postgres"));
+                measure(stack, settings, data.path(), stores).await
+            }
+            .await;
             // After the services have stopped: none is left without its store.
             cluster.stop();
             measured

@@ -109,7 +109,7 @@ struct RunArgs {
     /// Edge processes, all serving the --listen socket, which the launcher
     /// binds and passes to each: one that stops or crashes leaves the
     /// others serving, and SIGHUP to the launcher restarts them one at a
-    /// time (to run a new build, say) without failing a request.
+    /// time (to run a new build, say), each draining first (see README).
     #[arg(long, env = "EDGES", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=8))]
     edges: u16,
 

@@ -215,11 +215,11 @@ impl Plan {
             }
         }
         let mut plan = Self { processes };
+        let edge = plan.edge(layout.edge_listen, usize::from(layout.replicas), layout);
         for index in 1..=layout.edges {
-            let edge = plan.edge(layout.edge_listen, usize::from(layout.replicas), layout);
             plan.processes.push(Process {
                 name: format!("edge#{index}"),
-                ..edge
+                ..edge.clone()
             });
         }
         Ok(plan)

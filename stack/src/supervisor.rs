@@ -79,7 +79,7 @@ pub(crate) async fn run_stack(mut plan: Plan) -> Result<(), Box<dyn std::error::
         let (seat, set, stop) = match process.part {
             Part::Edge => {
                 let (renew, renewals_of_this_edge) = mpsc::channel(1);
-                renewals.push(renew);
+                renewals.push((process.name.clone(), renew));
                 let socket = edge_socket.as_ref().expect("bound for the plan's edges");
                 let seat = EdgeSeat {
                     socket: socket.try_clone()?,
@@ -140,9 +140,8 @@ async fn bind_edge_socket(plan: &mut Plan) -> Result<Option<OwnedFd>, Box<dyn st
 /// Restarts each edge in turn, the next once the one before listens. If
 /// one does not come back (a broken build, say), the rest are left
 /// running as they are: the rollout stops there.
-async fn restart_one_at_a_time(renewals: &[mpsc::Sender<oneshot::Sender<()>>]) -> Result<(), String> {
-    for (index, renew) in renewals.iter().enumerate() {
-        let edge = format!("edge#{}", index + 1);
+async fn restart_one_at_a_time(renewals: &[(String, Renew)]) -> Result<(), String> {
+    for (edge, renew) in renewals {
         let (listening, listens) = oneshot::channel();
         renew
             .send(listening)
@@ -181,9 +180,11 @@ fn stage(part: Part) -> u8 {
     }
 }
 
+/// Asks an edge to restart, with where to say that the new one listens.
+type Renew = mpsc::Sender<oneshot::Sender<()>>;
+
 /// What an edge process gets beyond its flags: the listening socket of
-/// every edge, and requests to restart it (each with where to say that the
-/// new one listens).
+/// every edge, and requests to restart it.
 struct EdgeSeat {
     socket: OwnedFd,
     renewals: mpsc::Receiver<oneshot::Sender<()>>,
@@ -191,13 +192,12 @@ struct EdgeSeat {
 
 /// The next restart asked of an edge; never, for a service.
 async fn next_renewal(seat: &mut Option<EdgeSeat>) -> oneshot::Sender<()> {
-    match seat {
-        Some(seat) => match seat.renewals.recv().await {
-            Some(listening) => listening,
-            None => std::future::pending().await,
-        },
-        None => std::future::pending().await,
+    if let Some(seat) = seat
+        && let Some(listening) = seat.renewals.recv().await
+    {
+        return listening;
     }
+    std::future::pending().await
 }
 
 /// Keeps one process running until `stop`, then stops it; `listening` is
