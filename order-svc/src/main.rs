@@ -1,4 +1,6 @@
-#[tokio::main]
+// One thread: parallelism comes from running more processes (see the
+// stack binary's `serving_runtime`).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     dishpatch::binary::main("order-svc", order_svc::build).await
 }

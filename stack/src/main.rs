@@ -172,9 +172,21 @@ impl RunArgs {
     }
 }
 
+/// The runtime a part is served on: one thread, as each of the part's own
+/// binaries runs too. A stack gets its parallelism from processes (edges
+/// and replicas), as nginx's workers do; in one process, a work-stealing
+/// runtime on two cores spent a fifth of the edge's CPU waking its other
+/// worker for each request's tasks (BENCHMARKS.md).
+fn serving_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = match &cli.command {
+        Some(Command::Serve { .. }) => serving_runtime()?,
+        _ => tokio::runtime::Runtime::new()?,
+    };
     match cli.command {
         Some(Command::Serve { part, args }) => {
             let args = std::iter::once(OsString::from(part.name())).chain(args);
