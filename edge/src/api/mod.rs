@@ -83,9 +83,22 @@ pub struct Identity {
     pub sign_in: Option<Arc<DevSignIn>>,
 }
 
-/// What every handler shares.
+/// What every handler shares: cloned for every request that extracts it,
+/// so one reference count rather than one per field.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Debug)]
+pub struct Shared {
     pools: Pools,
     identity: Identity,
     metrics: Arc<Metrics>,
@@ -130,7 +143,11 @@ impl FromRequestParts<AppState> for Call {
 
 /// `GET /openapi.json`: the REST API's contract (see [`openapi`]).
 async fn openapi_document(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    ([(http::header::CONTENT_TYPE, "application/json")], state.openapi).into_response()
+    (
+        [(http::header::CONTENT_TYPE, "application/json")],
+        state.openapi.clone(),
+    )
+        .into_response()
 }
 
 /// A service's answer as a JSON response with `status`, converted to its
@@ -166,7 +183,7 @@ pub struct ApiSettings {
 /// `metrics`. Call it inside a Tokio runtime (the rate limits' upkeep runs
 /// on it).
 pub fn router(pools: Pools, settings: ApiSettings, identity: Identity, metrics: Arc<Metrics>) -> Router {
-    let state = AppState {
+    let state = AppState(Arc::new(Shared {
         pools,
         identity,
         metrics: metrics.clone(),
@@ -176,7 +193,7 @@ pub fn router(pools: Pools, settings: ApiSettings, identity: Identity, metrics: 
         streams: settings.streams,
         started: Instant::now(),
         openapi: openapi::document().into(),
-    };
+    }));
     let in_flight = Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight));
     let limits = Arc::new(RateLimits::new(settings.rate_limits));
     RateLimits::keep_forgetting(&limits);
