@@ -9,7 +9,8 @@
 //! reserved version `ff`) is ignored and a new trace started, as the
 //! specification asks.
 
-use crate::wire::{TRACEPARENT, TRACESTATE};
+use crate::wire::header;
+use http::HeaderName;
 
 /// A span of a trace: the trace's id, this span's, the span that called it
 /// (if any), whether the trace is sampled, and the vendors' `tracestate`.
@@ -69,8 +70,8 @@ impl TraceContext {
     /// request name, or of a new trace: what a hop that receives the
     /// request works in.
     pub fn of_headers(headers: &http::HeaderMap) -> Self {
-        let text = |name| headers.get(name).and_then(|value| value.to_str().ok());
-        Self::continued_or_started(text(TRACEPARENT), text(TRACESTATE))
+        let text = |name: HeaderName| headers.get(name).and_then(|value| value.to_str().ok());
+        Self::continued_or_started(text(header::TRACEPARENT), text(header::TRACESTATE))
     }
 
     /// The span that called this one (what a link to it names), if the

@@ -196,7 +196,7 @@ impl IntoResponse for ApiError {
         if let Some(served_by) = self.served_by {
             response
                 .headers_mut()
-                .insert(dishpatch::wire::SERVED_BY, served_by);
+                .insert(dishpatch::wire::header::SERVED_BY, served_by);
         }
         response.extensions_mut().insert(ErrorDetails {
             code: self.code,

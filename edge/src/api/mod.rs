@@ -37,7 +37,7 @@ use axum::{
 use dishpatch::{
     call::CallContext,
     trace::TraceContext,
-    wire::{IDEMPOTENCY_KEY, REQUEST_ID, SERVED_BY},
+    wire::{IDEMPOTENCY_KEY, REQUEST_ID, header::SERVED_BY},
 };
 use dishpatch_pool::{Answered, ReplicaPool};
 use error::ApiError;
@@ -306,7 +306,7 @@ fn cors(origins: &[HeaderValue]) -> Option<CorsLayer> {
             ])
             .expose_headers([
                 header(REQUEST_ID),
-                header(SERVED_BY),
+                SERVED_BY,
                 RETRY_AFTER,
                 WWW_AUTHENTICATE,
                 header("ratelimit"),

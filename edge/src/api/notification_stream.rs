@@ -46,7 +46,7 @@ use dishpatch::{
     metrics::Held,
     proto::notify::v1::{self as pb, notify_service_client::NotifyServiceClient},
     time::{Backoff, jittered},
-    wire::SERVED_BY,
+    wire::header::SERVED_BY,
 };
 use dishpatch_pool::{Answered, CallError, CallKind, ReplicaPool};
 use futures_util::{Stream, StreamExt};

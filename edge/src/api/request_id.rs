@@ -17,7 +17,7 @@ use axum::{
 use dishpatch::{
     otlp::{self, KeyValue, Span, SpanKind},
     trace::TraceContext,
-    wire::{REQUEST_ID as REQUEST_ID_HEADER, TRACEPARENT},
+    wire::header::{REQUEST_ID as REQUEST_ID_HEADER, TRACEPARENT},
 };
 use http::{HeaderValue, StatusCode};
 use tracing::Instrument;
@@ -31,7 +31,7 @@ pub struct RequestId(pub HeaderValue);
 pub async fn assign(mut request: Request, next: Next) -> Response {
     let id = request
         .headers()
-        .get(REQUEST_ID_HEADER)
+        .get(&REQUEST_ID_HEADER)
         .filter(|id| is_sensible(id.as_bytes()))
         .cloned()
         .unwrap_or_else(|| {
