@@ -332,7 +332,7 @@ impl<'s> Writer<'s> {
         let sql = format!(
             "INSERT INTO {} VALUES {}",
             self.table,
-            placeholders(self.rows, self.columns)
+            placeholders(self.store.backend(), self.rows, self.columns)
         );
         self.statements.push((sql, std::mem::take(&mut self.arguments)));
         self.rows = 0;

@@ -46,13 +46,13 @@ const SEQUENCE_LOCK: i64 = 0x6e6f_7469_6679;
 
 /// `INSERT` of `rows` notifications that skips known event ids and returns
 /// the inserted ones.
-fn insert_sql(rows: usize) -> String {
+fn insert_sql(backend: Backend, rows: usize) -> String {
     format!(
         "INSERT INTO notifications (id, event_id, order_id, recipient, kind, message, created_at, trace_id)
          VALUES {}
          ON CONFLICT (event_id) DO NOTHING
          RETURNING {COLUMNS}",
-        placeholders(rows, 8)
+        placeholders(backend, rows, 8)
     )
 }
 
@@ -147,7 +147,7 @@ impl NotificationStore {
     ) -> Result<(pb::Notification, bool), WriteError> {
         let mut transaction = self.begin_sequenced("record_notification", deadline).await?;
         let now = Self::record_time(&mut transaction).await?;
-        let sql = insert_sql(1);
+        let sql = insert_sql(self.store.backend(), 1);
         let inserted = insert(&sql, std::slice::from_ref(new), now)
             .fetch_optional(&mut **transaction)
             .await?;
@@ -175,7 +175,7 @@ impl NotificationStore {
     ) -> Result<usize, WriteError> {
         let mut transaction = self.begin_sequenced("record_notifications", deadline).await?;
         let now = Self::record_time(&mut transaction).await?;
-        let sql = insert_sql(batch.len());
+        let sql = insert_sql(self.store.backend(), batch.len());
         let inserted = insert(&sql, batch, now).fetch_all(&mut **transaction).await?;
         transaction.commit().await?;
         Ok(inserted.len())

@@ -9,7 +9,7 @@ use dishpatch::{
     error::ServiceError,
     ids::ORDER,
     proto::{order::v1 as pb, restaurant::v1::PriceItemsResponse},
-    store::{Select, Store, WriteError, placeholders},
+    store::{Backend, Select, Store, WriteError, placeholders},
     time,
     trace::TraceContext,
 };
@@ -201,7 +201,7 @@ impl OrderStore {
              VALUES {}
              ON CONFLICT DO NOTHING
              RETURNING id",
-            placeholders(batch.len(), 11)
+            placeholders(self.store.backend(), batch.len(), 11)
         );
         let mut insert_orders = sqlx::query_scalar::<_, String>(&sql);
         for (id, Placement { new, priced, .. }) in ids.iter().zip(&batch) {
@@ -230,7 +230,7 @@ impl OrderStore {
             .map(|(id, placement)| (id.as_str(), placement))
             .collect();
         if !placed.is_empty() {
-            insert_details(&mut transaction, &placed, now).await?;
+            insert_details(&mut transaction, self.store.backend(), &placed, now).await?;
         }
         if !still_wanted() {
             // Rolled back as the transaction drops.
@@ -297,7 +297,7 @@ impl OrderStore {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let in_list = placeholders(1, rows.len());
+        let in_list = placeholders(self.store.backend(), 1, rows.len());
         let lines_sql = format!(
             "SELECT order_id, menu_item_id, name, quantity, unit_price_cents, line_total_cents
              FROM order_items WHERE order_id IN {in_list} ORDER BY order_id, line"
@@ -398,7 +398,14 @@ impl OrderStore {
             next,
             context.trace().map(TraceContext::traceparent).as_deref(),
         );
-        record_statuses(&mut transaction, &[(&order.order.id, next)], now, &events).await?;
+        record_statuses(
+            &mut transaction,
+            self.store.backend(),
+            &[(&order.order.id, next)],
+            now,
+            &events,
+        )
+        .await?;
         transaction.commit().await?;
         Ok(true)
     }
@@ -442,7 +449,7 @@ impl OrderStore {
     pub(crate) async fn delivered(&self, outbox_ids: &[i64]) -> Result<(), WriteError> {
         let sql = format!(
             "DELETE FROM outbox WHERE id IN {}",
-            placeholders(1, outbox_ids.len())
+            placeholders(self.store.backend(), 1, outbox_ids.len())
         );
         let mut delete = sqlx::query(&sql);
         for id in outbox_ids {
@@ -460,6 +467,7 @@ impl OrderStore {
 /// just inserted under their ids.
 async fn insert_details(
     transaction: &mut Transaction<'_, Any>,
+    backend: Backend,
     placed: &[(&str, &Placement)],
     now: i64,
 ) -> Result<(), sqlx::Error> {
@@ -470,7 +478,7 @@ async fn insert_details(
     let sql = format!(
         "INSERT INTO order_items (order_id, line, menu_item_id, name, quantity, unit_price_cents, line_total_cents)
          VALUES {}",
-        placeholders(lines, 7)
+        placeholders(backend, lines, 7)
     );
     let mut insert_lines = sqlx::query(&sql);
     for (id, placement) in placed {
@@ -507,20 +515,21 @@ async fn insert_details(
             )
         })
         .collect();
-    record_statuses(transaction, &changes, now, &events).await
+    record_statuses(transaction, backend, &changes, now, &events).await
 }
 
 /// Writes the history entries of orders entering a status, and the
 /// notifications of those changes.
 async fn record_statuses(
     transaction: &mut Transaction<'_, Any>,
+    backend: Backend,
     changes: &[(&str, OrderStatus)],
     at: i64,
     events: &[OutboxEvent],
 ) -> Result<(), sqlx::Error> {
     let sql = format!(
         "INSERT INTO order_status_history (order_id, status, at) VALUES {}",
-        placeholders(changes.len(), 3)
+        placeholders(backend, changes.len(), 3)
     );
     let mut insert = sqlx::query(&sql);
     for (order_id, status) in changes {
@@ -531,7 +540,7 @@ async fn record_statuses(
     let sql = format!(
         "INSERT INTO outbox (event_id, order_id, recipient, kind, message, traceparent, created_at)
          VALUES {}",
-        placeholders(events.len(), 7)
+        placeholders(backend, events.len(), 7)
     );
     let mut insert = sqlx::query(&sql);
     for event in events {
