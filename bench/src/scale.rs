@@ -127,16 +127,13 @@ pub async fn run(stack: &Path, settings: &ScaleSettings) -> Result<ScaleReport, 
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(0o755))
                 .map_err(|error| format!("opening {} to PostgreSQL: {error}", data.path().display()))?;
-            let mut cluster = stack::postgres::Cluster::start(&data.path().join("postgres"))?;
-            let measured = async {
-                cluster.prepare(&Part::SERVICES.map(stack::database_name)).await?;
-                let stores = stack::Stores::Postgres(cluster.url("postgres"));
-                measure(stack, settings, data.path(), stores).await
-            }
-            .await;
-            // After the services have stopped: none is left without its store.
-            cluster.stop();
-            measured
+            let cluster = stack::postgres::Cluster::start(&data.path().join("postgres"))?;
+            let databases = Part::SERVICES.map(stack::database_name);
+            cluster
+                .serve(&databases, async |server| {
+                    measure(stack, settings, data.path(), stack::Stores::Postgres(server)).await
+                })
+                .await
         }
     }
 }

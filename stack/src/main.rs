@@ -216,7 +216,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => {
             stack::signing_key(&cli.run.data_dir)?;
             let databases = Part::SERVICES.map(stack::database_name);
-            let mut cluster = match (cli.run.store, &cli.run.postgres_url) {
+            let cluster = match (cli.run.store, &cli.run.postgres_url) {
                 (StoreKind::Sqlite, None) => {
                     let plan = Plan::new(&cli.run.layout(Stores::Sqlite))?;
                     return runtime.block_on(supervisor::run_stack(plan));
@@ -236,15 +236,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 (StoreKind::Postgres, None) => postgres::Cluster::start(&cli.run.data_dir.join("postgres"))?,
             };
-            let server = cluster.url("postgres");
-            let ran = runtime.block_on(async {
-                cluster.prepare(&databases).await?;
+            runtime.block_on(cluster.serve(&databases, async |server| {
                 let plan = Plan::new(&cli.run.layout(Stores::Postgres(server)))?;
                 supervisor::run_stack(plan).await
-            });
-            // After every service has stopped: none is left without its store.
-            cluster.stop();
-            ran
+            }))
         }
     }
 }

@@ -209,6 +209,24 @@ impl Cluster {
         }
         create_databases(&self.url("postgres"), databases).await
     }
+
+    /// Makes `databases` ([`Cluster::prepare`]), runs `serve` with the
+    /// server's URL, then stops the cluster: after what used the databases
+    /// has stopped, so none is left without its store.
+    pub async fn serve<T, E: From<String>>(
+        mut self,
+        databases: &[String],
+        serve: impl AsyncFnOnce(String) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let served = async {
+            self.prepare(databases).await?;
+            serve(self.url("postgres")).await
+        }
+        .await;
+        // It waits for PostgreSQL to exit.
+        tokio::task::spawn_blocking(move || self.stop()).await.ok();
+        served
+    }
 }
 
 /// Makes those of `databases` that are missing on the server of `server`
