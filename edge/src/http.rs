@@ -61,11 +61,11 @@ pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
-    max_connections: usize,
+    max_connections: u32,
     drain: Duration,
     open_connections: Gauge,
 ) {
-    let open = Arc::new(Semaphore::new(max_connections));
+    let open = Arc::new(Semaphore::new(max_connections as usize));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
@@ -123,8 +123,10 @@ pub(crate) async fn serve(
     }
     drop(listener);
     // Every permit back means every connection closed.
-    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
-    if tokio::time::timeout(drain, open.acquire_many(all)).await.is_err() {
+    if tokio::time::timeout(drain, open.acquire_many(max_connections))
+        .await
+        .is_err()
+    {
         tracing::debug!(?drain, "drain over; closing idle connections");
     }
     if tokio::time::timeout(SHUTDOWN_LIMIT, connections.shutdown())

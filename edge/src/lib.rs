@@ -49,7 +49,7 @@ pub struct Edge {
     verifier: Arc<auth::Verifier>,
     metrics: Arc<api::Metrics>,
     router: axum::Router,
-    max_connections: usize,
+    max_connections: u32,
     drain: std::time::Duration,
     /// Cancelled when the edge starts to shut down: live streams end.
     streams_closing: CancellationToken,
@@ -124,7 +124,7 @@ pub async fn build(config: Config) -> Result<Edge, StartError> {
         verifier,
         metrics,
         router,
-        max_connections: config.max_connections as usize,
+        max_connections: config.max_connections,
         drain: config.drain,
         streams_closing,
     })

@@ -150,7 +150,12 @@ async fn restart_one_at_a_time(renewals: &[(String, Renew)]) -> Result<(), Strin
         match tokio::time::timeout(STOP_LIMIT + LISTEN_LIMIT, listens).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return Err(format!("{edge} exited before it listened")),
-            Err(_) => return Err(format!("{edge} did not listen within {LISTEN_LIMIT:?}")),
+            Err(_) => {
+                return Err(format!(
+                    "{edge} did not stop and listen again within {:?}",
+                    STOP_LIMIT + LISTEN_LIMIT
+                ));
+            }
         }
     }
     Ok(())

@@ -37,7 +37,10 @@ use axum::{
 use dishpatch::{
     call::CallContext,
     trace::TraceContext,
-    wire::{IDEMPOTENCY_KEY, REQUEST_ID, header::SERVED_BY},
+    wire::{
+        IDEMPOTENCY_KEY,
+        header::{REQUEST_ID, SERVED_BY},
+    },
 };
 use dishpatch_pool::{Answered, ReplicaPool};
 use error::ApiError;
@@ -300,12 +303,12 @@ fn cors(origins: &[HeaderValue]) -> Option<CorsLayer> {
                 AUTHORIZATION,
                 CONTENT_TYPE,
                 header(IDEMPOTENCY_KEY),
-                header(REQUEST_ID),
+                REQUEST_ID,
                 // A page resuming a live stream (`fetch`, with its token).
                 header("last-event-id"),
             ])
             .expose_headers([
-                header(REQUEST_ID),
+                REQUEST_ID,
                 SERVED_BY,
                 RETRY_AFTER,
                 WWW_AUTHENTICATE,
