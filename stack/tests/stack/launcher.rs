@@ -530,3 +530,56 @@ async fn a_rolling_restart_stops_at_an_edge_that_does_not_come_back() {
     std::fs::write(&jwks, good).unwrap();
     running.stop().await;
 }
+
+/// A rolling restart asked while a crashed edge waits out its restart
+/// backoff starts that edge at once, once: the restart it asked for is the
+/// one the backoff was waiting to make, not a second after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolling_restart_starts_a_crashed_edge_at_once() {
+    let data = tempfile::tempdir().unwrap();
+    let running = start(data.path(), &["--replicas", "1", "--edges", "2"], &[]).await;
+    let err = running.err.clone();
+    let said = |start: &str| {
+        err.lock()
+            .unwrap()
+            .iter()
+            .filter(|line| line.starts_with(start))
+            .count()
+    };
+    // Three crashes in a row: the third restart waits 2 s, time enough
+    // for the restart to be asked meanwhile.
+    for crash in 1..=3 {
+        eventually("edge#1 to run", Duration::from_secs(30), || async {
+            (said("[stack] started edge#1 ") == crash).then_some(())
+        })
+        .await;
+        let pid = pids(&err.lock().unwrap())["edge#1"];
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        eventually(
+            "the launcher to see edge#1 exit",
+            Duration::from_secs(10),
+            || async { (said("[stack] edge#1 exited") == crash).then_some(()) },
+        )
+        .await;
+    }
+    let lines = err.lock().unwrap().clone();
+    let waits =
+        |line: &String| line.starts_with("[stack] edge#1 exited") && line.ends_with("restarting in 2s");
+    assert!(lines.iter().any(waits), "{lines:#?}");
+
+    running.launcher.hang_up();
+    running
+        .launcher_says("[stack] every edge restarted", Duration::from_secs(30))
+        .await;
+    assert_eq!(said("[stack] started edge#1 "), 4, "started once more");
+    assert_eq!(
+        said("[stack] restarting edge#1"),
+        0,
+        "not restarted again once running"
+    );
+    running.stop().await;
+}
