@@ -71,6 +71,15 @@ fn pids(lines: &[String]) -> HashMap<String, u32> {
         .collect()
 }
 
+/// Kills process `pid` as a crash would (SIGKILL).
+fn crash(pid: u32) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+}
+
 fn alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
         && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| stat.contains(") Z "))
@@ -226,11 +235,7 @@ async fn the_stack_starts_serves_recovers_and_stops() {
     // A crashed replica is started again.
     let before = pids(&err.lock().unwrap());
     let victim = before["notify-svc#1"];
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(victim as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    crash(victim);
     eventually(
         "the crashed replica to be restarted",
         Duration::from_secs(15),
@@ -548,21 +553,17 @@ async fn a_rolling_restart_starts_a_crashed_edge_at_once() {
     };
     // Three crashes in a row: the third restart waits 2 s, time enough
     // for the restart to be asked meanwhile.
-    for crash in 1..=3 {
+    for crashes in 1..=3 {
         eventually("edge#1 to run", Duration::from_secs(30), || async {
-            (said("[stack] started edge#1 ") == crash).then_some(())
+            (said("[stack] started edge#1 ") == crashes).then_some(())
         })
         .await;
         let pid = pids(&err.lock().unwrap())["edge#1"];
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        )
-        .unwrap();
+        crash(pid);
         eventually(
             "the launcher to see edge#1 exit",
             Duration::from_secs(10),
-            || async { (said("[stack] edge#1 exited") == crash).then_some(()) },
+            || async { (said("[stack] edge#1 exited") == crashes).then_some(()) },
         )
         .await;
     }
