@@ -64,6 +64,13 @@ pub struct Config {
     #[arg(long, env = "RELAY_POLL_INTERVAL", default_value = "500ms", value_parser = humantime::parse_duration)]
     pub relay_poll_interval: Duration,
 
+    /// How long a notification queued by another replica waits before
+    /// this replica's relay delivers it too (e.g. 2s): each replica relays
+    /// what its own writes queue, and takes over another's only once that
+    /// one has had this long (it stopped, or is stuck).
+    #[arg(long, env = "RELAY_TAKEOVER", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub relay_takeover: Duration,
+
     /// The longest the outbox relay waits between attempts while notify-svc
     /// is down; waits double from 100ms up to this (e.g. 5s).
     #[arg(long, env = "RELAY_MAX_BACKOFF", default_value = "5s", value_parser = humantime::parse_duration)]

@@ -89,6 +89,7 @@ pub async fn build(config: Config) -> Result<ReadyService, StartError> {
         notify: notify.clone(),
         waker,
         poll_interval: config.relay_poll_interval,
+        takeover: config.relay_takeover,
         max_backoff: config.relay_max_backoff,
         metrics: relay::RelayMetrics::register(service.metrics()),
     };

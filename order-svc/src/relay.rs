@@ -1,9 +1,13 @@
 //! The outbox relay: delivers the notifications that order changes wrote to
 //! the outbox to notify-svc, oldest first, and forgets each once delivered.
 //!
-//! Delivery is at least once: a crash between delivering and forgetting, or
-//! two replicas' relays picking the same row, sends it twice, and notify-svc
-//! records each event id once. While notify-svc is down the relay backs off
+//! Each replica relays the notifications its own writes queued, and
+//! another's only once they have waited past the takeover time (that
+//! replica stopped, or is stuck): two relays that both sent every row made
+//! notify-svc record each twice (BENCHMARKS.md). Delivery is at least once:
+//! a crash between delivering and forgetting, or a takeover of a relay that
+//! was only slow, sends a notification twice, and notify-svc records each
+//! event id once. While notify-svc is down the relay backs off
 //! (doubling, with jitter) and the outbox keeps every notification.
 
 use crate::store::{OrderStore, Pending};
@@ -48,6 +52,9 @@ pub(crate) struct OutboxRelay {
     pub(crate) notify: ReplicaPool,
     pub(crate) waker: RelayWaker,
     pub(crate) poll_interval: Duration,
+    /// How long another replica's notifications wait before this relay
+    /// delivers them too.
+    pub(crate) takeover: Duration,
     pub(crate) max_backoff: Duration,
     pub(crate) metrics: RelayMetrics,
 }
@@ -119,7 +126,11 @@ impl OutboxRelay {
     /// Delivers up to one batch, oldest first, in one call, and forgets it
     /// once notify-svc recorded it. Returns how many were delivered.
     async fn deliver_batch(&self) -> Result<usize, RelayError> {
-        let pending = self.store.pending_outbox(BATCH).await.map_err(WriteError::from)?;
+        let orphaned_before = dishpatch::time::now_micros() - self.takeover.as_micros() as i64;
+        let pending = (self.store)
+            .pending_outbox(BATCH, orphaned_before)
+            .await
+            .map_err(WriteError::from)?;
         // A full batch may leave more behind: count them. The count is for
         // the metrics only: failing it must not hold the delivery up.
         let depth = match pending.len() as i64 {

@@ -171,11 +171,18 @@ fn list_query(filter: &OrderFilter) -> Select<'_> {
 #[derive(Debug, Clone)]
 pub(crate) struct OrderStore {
     store: Store,
+    /// This replica's number in the outbox: the notifications its writes
+    /// queue are its own to relay (see [`Self::pending_outbox`]). Drawn at
+    /// start, so a restarted replica's old rows count as another's.
+    relayer: i64,
 }
 
 impl OrderStore {
     pub(crate) fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            relayer: fastrand::i64(1..),
+        }
     }
 
     /// Stores priced orders with their first history entries and their
@@ -230,7 +237,7 @@ impl OrderStore {
             .map(|(id, placement)| (id.as_str(), placement))
             .collect();
         if !placed.is_empty() {
-            insert_details(&mut transaction, self.store.backend(), &placed, now).await?;
+            insert_details(&mut transaction, self.outbox(), &placed, now).await?;
         }
         if !still_wanted() {
             // Rolled back as the transaction drops.
@@ -400,7 +407,7 @@ impl OrderStore {
         );
         record_statuses(
             &mut transaction,
-            self.store.backend(),
+            self.outbox(),
             &[(&order.order.id, next)],
             now,
             &events,
@@ -410,12 +417,31 @@ impl OrderStore {
         Ok(true)
     }
 
-    /// The oldest `limit` notifications not yet delivered.
-    pub(crate) async fn pending_outbox(&self, limit: i64) -> Result<Vec<Pending>, sqlx::Error> {
+    /// Where this replica's writes queue notifications.
+    fn outbox(&self) -> Outbox {
+        Outbox {
+            backend: self.store.backend(),
+            relayer: self.relayer,
+        }
+    }
+
+    /// The oldest `limit` notifications not yet delivered that are this
+    /// replica's to relay: those its writes queued, and any queued before
+    /// `orphaned_before` (µs since the epoch), whose relayer has had its
+    /// time and may have stopped. So two replicas do not both send, and
+    /// delete, every notification; one left by a replica that stopped is
+    /// still delivered (perhaps twice, which notify-svc takes as once).
+    pub(crate) async fn pending_outbox(
+        &self,
+        limit: i64,
+        orphaned_before: i64,
+    ) -> Result<Vec<Pending>, sqlx::Error> {
         let rows = sqlx::query_as::<_, OutboxRow>(
             "SELECT id, event_id, order_id, recipient, kind, message, traceparent, created_at
-             FROM outbox ORDER BY id LIMIT $1",
+             FROM outbox WHERE relayer = $1 OR created_at < $2 ORDER BY id LIMIT $3",
         )
+        .bind(self.relayer)
+        .bind(orphaned_before)
         .bind(limit)
         .fetch_all(self.store.pool());
         let rows = self.store.timed("pending_outbox", rows).await?;
@@ -463,11 +489,19 @@ impl OrderStore {
     }
 }
 
+/// Where a write queues its notifications: the store's kind, and the
+/// replica that will relay them.
+#[derive(Debug, Clone, Copy)]
+struct Outbox {
+    backend: Backend,
+    relayer: i64,
+}
+
 /// Writes the lines, first history entries and notifications of orders
 /// just inserted under their ids.
 async fn insert_details(
     transaction: &mut Transaction<'_, Any>,
-    backend: Backend,
+    outbox: Outbox,
     placed: &[(&str, &Placement)],
     now: i64,
 ) -> Result<(), sqlx::Error> {
@@ -478,7 +512,7 @@ async fn insert_details(
     let sql = format!(
         "INSERT INTO order_items (order_id, line, menu_item_id, name, quantity, unit_price_cents, line_total_cents)
          VALUES {}",
-        placeholders(backend, lines, 7)
+        placeholders(outbox.backend, lines, 7)
     );
     let mut insert_lines = sqlx::query(&sql);
     for (id, placement) in placed {
@@ -515,21 +549,21 @@ async fn insert_details(
             )
         })
         .collect();
-    record_statuses(transaction, backend, &changes, now, &events).await
+    record_statuses(transaction, outbox, &changes, now, &events).await
 }
 
 /// Writes the history entries of orders entering a status, and the
 /// notifications of those changes.
 async fn record_statuses(
     transaction: &mut Transaction<'_, Any>,
-    backend: Backend,
+    outbox: Outbox,
     changes: &[(&str, OrderStatus)],
     at: i64,
     events: &[OutboxEvent],
 ) -> Result<(), sqlx::Error> {
     let sql = format!(
         "INSERT INTO order_status_history (order_id, status, at) VALUES {}",
-        placeholders(backend, changes.len(), 3)
+        placeholders(outbox.backend, changes.len(), 3)
     );
     let mut insert = sqlx::query(&sql);
     for (order_id, status) in changes {
@@ -538,9 +572,9 @@ async fn record_statuses(
     insert.execute(&mut **transaction).await?;
 
     let sql = format!(
-        "INSERT INTO outbox (event_id, order_id, recipient, kind, message, traceparent, created_at)
+        "INSERT INTO outbox (event_id, order_id, recipient, kind, message, traceparent, created_at, relayer)
          VALUES {}",
-        placeholders(backend, events.len(), 7)
+        placeholders(outbox.backend, events.len(), 8)
     );
     let mut insert = sqlx::query(&sql);
     for event in events {
@@ -551,7 +585,8 @@ async fn record_statuses(
             .bind(&event.kind)
             .bind(&event.message)
             .bind(&event.traceparent)
-            .bind(at);
+            .bind(at)
+            .bind(outbox.relayer);
     }
     insert.execute(&mut **transaction).await?;
     Ok(())
@@ -615,7 +650,66 @@ mod tests {
         }
     }
 
-    test_support::on_each_backend!(every_list_filter_is_served_by_an_index);
+    /// Two replicas on one store each relay the notifications their own
+    /// writes queued, and the other's only once those have waited past the
+    /// takeover time: before, both relays sent (and deleted) every row.
+    async fn each_replica_relays_its_own_notifications_until_takeover(backend: Backend) {
+        let files = test_support::TestStore::new(backend).await;
+        let store = Store::open(files.url(), &crate::MIGRATIONS).await.unwrap();
+        let (first, second) = (OrderStore::new(store.clone()), OrderStore::new(store));
+        let placement = |customer: &str| Placement {
+            new: NewOrder {
+                restaurant_id: "rst_00000000000000000000000000000001".into(),
+                customer: customer.into(),
+                lines: Vec::new(),
+                delivery_address: None,
+                note: None,
+                idempotency_key: None,
+            },
+            priced: PriceItemsResponse {
+                restaurant_name: "R".into(),
+                items: vec![dishpatch::proto::restaurant::v1::PricedItem {
+                    quantity: 1,
+                    unit_price_cents: 100,
+                    line_total_cents: 100,
+                    ..Default::default()
+                }],
+                total_cents: 100,
+                ..Default::default()
+            },
+            traceparent: None,
+        };
+        let mut placed = Vec::new();
+        for (replica, customer) in [(&first, "ada"), (&second, "bob")] {
+            match replica.insert_all(vec![placement(customer)], None, || true).await {
+                Ok(Batch::Committed(mut orders)) => match orders.pop() {
+                    Some(Placed::Stored(stored)) => placed.push(stored.order.id),
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("{other:?}"),
+            }
+        }
+        // Whose notifications (each order has two: customer, restaurant).
+        let orders_of = |pending: Vec<Pending>| -> Vec<String> {
+            pending
+                .into_iter()
+                .map(|pending| pending.event.order_id)
+                .collect()
+        };
+        let written = time::now_micros();
+        for (replica, order) in [(&first, &placed[0]), (&second, &placed[1])] {
+            let own = orders_of(replica.pending_outbox(100, written - 60_000_000).await.unwrap());
+            assert_eq!(own, [order.clone(), order.clone()]);
+        }
+        // Once they have waited past the takeover time, every row is either's.
+        let all = orders_of(first.pending_outbox(100, written + 1).await.unwrap());
+        assert_eq!(all.len(), 4, "{all:?}");
+    }
+
+    test_support::on_each_backend!(
+        every_list_filter_is_served_by_an_index,
+        each_replica_relays_its_own_notifications_until_takeover,
+    );
 
     /// A SQLite connection plans with the statistics it read as it opened.
     /// A store opened on a file with rows and no statistics gathers them,

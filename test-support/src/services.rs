@@ -47,6 +47,7 @@ pub fn order_config(store_url: &str, restaurant: SocketAddr, notify: SocketAddr)
         probe_timeout: Duration::from_secs(5),
         downstream_timeout: Duration::from_secs(2),
         relay_poll_interval: Duration::from_millis(50),
+        relay_takeover: Duration::from_millis(500),
         relay_max_backoff: Duration::from_millis(200),
         drain: DRAIN,
         tls: Default::default(),
