@@ -126,9 +126,8 @@ impl OutboxRelay {
     /// Delivers up to one batch, oldest first, in one call, and forgets it
     /// once notify-svc recorded it. Returns how many were delivered.
     async fn deliver_batch(&self) -> Result<usize, RelayError> {
-        let orphaned_before = dishpatch::time::now_micros() - self.takeover.as_micros() as i64;
         let pending = (self.store)
-            .pending_outbox(BATCH, orphaned_before)
+            .pending_outbox(BATCH, self.takeover)
             .await
             .map_err(WriteError::from)?;
         // A full batch may leave more behind: count them. The count is for

@@ -14,7 +14,10 @@ use dishpatch::{
     trace::TraceContext,
 };
 use sqlx::{Any, Transaction};
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
 use tokio::time::Instant;
 
 #[derive(Debug, sqlx::FromRow)]
@@ -426,16 +429,17 @@ impl OrderStore {
     }
 
     /// The oldest `limit` notifications not yet delivered that are this
-    /// replica's to relay: those its writes queued, and any queued before
-    /// `orphaned_before` (µs since the epoch), whose relayer has had its
-    /// time and may have stopped. So two replicas do not both send, and
+    /// replica's to relay: those its writes queued, and any that has waited
+    /// longer than `takeover`, whose relayer has had its time and may have
+    /// stopped. So two replicas do not both send, and
     /// delete, every notification; one left by a replica that stopped is
     /// still delivered (perhaps twice, which notify-svc takes as once).
     pub(crate) async fn pending_outbox(
         &self,
         limit: i64,
-        orphaned_before: i64,
+        takeover: Duration,
     ) -> Result<Vec<Pending>, sqlx::Error> {
+        let orphaned_before = time::now_micros().saturating_sub_unsigned(takeover.as_micros() as u64);
         let rows = sqlx::query_as::<_, OutboxRow>(
             "SELECT id, event_id, order_id, recipient, kind, message, traceparent, created_at
              FROM outbox WHERE relayer = $1 OR created_at < $2 ORDER BY id LIMIT $3",
@@ -696,13 +700,17 @@ mod tests {
                 .map(|pending| pending.event.order_id)
                 .collect()
         };
-        let written = time::now_micros();
         for (replica, order) in [(&first, &placed[0]), (&second, &placed[1])] {
-            let own = orders_of(replica.pending_outbox(100, written - 60_000_000).await.unwrap());
+            let own = orders_of(
+                replica
+                    .pending_outbox(100, Duration::from_secs(60))
+                    .await
+                    .unwrap(),
+            );
             assert_eq!(own, [order.clone(), order.clone()]);
         }
         // Once they have waited past the takeover time, every row is either's.
-        let all = orders_of(first.pending_outbox(100, written + 1).await.unwrap());
+        let all = orders_of(first.pending_outbox(100, Duration::ZERO).await.unwrap());
         assert_eq!(all.len(), 4, "{all:?}");
     }
 
