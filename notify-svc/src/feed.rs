@@ -5,7 +5,8 @@
 //! (at once after a local insert, and every poll interval for other
 //! replicas' inserts) and hands each notification to the followers it
 //! matches, found by its order and its recipient: one notification wakes
-//! its own streams, not every stream. A subscriber follows first, then
+//! its own streams, not every stream; with no followers it reads only
+//! where the log ends. A subscriber follows first, then
 //! replays the log from its resume point, then takes what the tail hands
 //! it, skipping what it has already sent: so nothing recorded between
 //! replay and follow is lost or sent twice.
@@ -86,6 +87,10 @@ impl Followers {
             .or_default()
             .push(Follower { id, filter, sender });
         (id, key)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
     }
 
     fn unfollow(&mut self, id: u64, key: &Key) {
@@ -194,6 +199,23 @@ impl Feed {
                 () = stop.cancelled() => return,
                 () = self.recorded_here.notified() => {}
                 () = tokio::time::sleep(poll_interval) => {}
+            }
+            if lock(&self.followers).is_empty() {
+                // Nobody here to hand anything to: only where the log ends
+                // is needed, so that a subscriber's live part starts there.
+                // Read before looking again, so one who followed meanwhile
+                // replays from the store whatever this skips.
+                match store.last_seq().await {
+                    Ok(last) if lock(&self.followers).is_empty() => {
+                        last_seq = last;
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, "reading where the notification log ends failed; retrying");
+                        continue;
+                    }
+                }
             }
             loop {
                 let page = Page {

@@ -210,9 +210,8 @@ impl NotificationStore {
 
     /// The highest sequence number recorded, 0 for an empty log.
     pub(crate) async fn last_seq(&self) -> Result<u64, sqlx::Error> {
-        let last: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM notifications")
-            .fetch_one(self.store.pool())
-            .await?;
+        let last = sqlx::query_scalar("SELECT max(seq) FROM notifications").fetch_one(self.store.pool());
+        let last: Option<i64> = self.store.timed("last_notification_seq", last).await?;
         Ok(last.map_or(0, |seq| u64::try_from(seq).unwrap_or(0)))
     }
 }
