@@ -8,21 +8,13 @@ use tokio::{
     process::{Child, Command},
 };
 
-/// Starts `program` with `args` and `envs` (stderr as given), and reads
-/// (for at most `limit`) the first line of its stdout, which ends with the
-/// address it listens on. The child is killed when dropped.
-pub async fn start_listening(
-    program: &str,
-    args: &[&str],
-    envs: &[(&str, &str)],
-    stderr: Stdio,
-    limit: Duration,
-) -> Result<(Child, SocketAddr), String> {
-    let mut child = Command::new(program)
-        .args(args)
-        .envs(envs.iter().copied())
+/// Starts `command` (its stdout piped here, itself killed when dropped)
+/// and reads, for at most `limit`, the first line of its stdout, which
+/// ends with the address it listens on.
+pub async fn start_listening(mut command: Command, limit: Duration) -> Result<(Child, SocketAddr), String> {
+    let program = command.as_std().get_program().to_string_lossy().into_owned();
+    let mut child = command
         .stdout(Stdio::piped())
-        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .map_err(|error| format!("starting {program}: {error}"))?;

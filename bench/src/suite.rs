@@ -6,11 +6,12 @@
 //! 2. the minimal passthrough (one tonic call per request, nothing else);
 //! 3. gRPC straight at restaurant-svc (one replica);
 //! 4. the edge in front of one restaurant-svc replica and in front of two,
-//!    `read` and `list`;
+//!    `read` and `list`: as the launcher runs it, two edge processes (one
+//!    thread each) sharing one listening socket;
 //! 5. `order` and `mixed` through the edge with two replicas of everything;
 //! 6. the latency the edge adds: `read` in an open loop at half the edge's
 //!    peak rate, through the edge and straight at restaurant-svc;
-//! 7. the edge's memory holding thousands of idle keep-alive connections.
+//! 7. the edges' memory holding thousands of idle keep-alive connections.
 //!
 //! On a small shared machine one run of anything drifts by ±20%, so what
 //! the targets are judged on runs in rounds: the four measurements behind
@@ -27,8 +28,10 @@ use crate::{idle::IdleConnections, load::LoadShape, report::Report, scenario::Sc
 use edge::auth::{Principal, Role, dev};
 use serde::Serialize;
 use stack::{Layout, Part, Plan, Process};
-use std::{fmt::Write, net::SocketAddr, path::Path, process::Stdio, sync::Arc, time::Duration};
-use tokio::process::Child;
+use std::{
+    fmt::Write, net::SocketAddr, os::fd::OwnedFd, path::Path, process::Stdio, sync::Arc, time::Duration,
+};
+use tokio::process::{Child, Command};
 
 /// A process the suite started.
 #[derive(Debug)]
@@ -39,23 +42,29 @@ pub(crate) struct Started {
 }
 
 impl Started {
-    /// `stack serve` running `process` of the plan.
-    pub(crate) async fn serve(name: &str, stack: &Path, process: &Process) -> Result<Self, String> {
-        let mut args = vec!["serve", process.part.name()];
-        args.extend(process.args.iter().map(|arg| arg.to_str().unwrap_or_default()));
-        let env: Vec<(&str, &str)> = process
-            .env
-            .iter()
-            .map(|(name, value)| (*name, value.as_str()))
-            .collect();
-        Self::new(name, stack, &args, &env).await
+    /// `stack serve` running `process` of the plan; an edge given `socket`
+    /// serves that listening socket, shared with other edges.
+    pub(crate) async fn serve(
+        name: &str,
+        stack: &Path,
+        process: &Process,
+        socket: Option<&OwnedFd>,
+    ) -> Result<Self, String> {
+        let mut command = Command::new(stack);
+        command
+            .arg("serve")
+            .arg(process.part.name())
+            .args(&process.args)
+            .envs(process.env.iter().map(|(name, value)| (name, value)));
+        if let Some(socket) = socket {
+            stack::edge_socket::pass(&mut command, socket)?;
+        }
+        Self::start(name, command).await
     }
 
-    async fn new(name: &str, program: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Self, String> {
-        let program = program.to_str().ok_or("program paths are UTF-8")?;
-        let (child, addr) =
-            dishpatch::child::start_listening(program, args, env, Stdio::null(), Duration::from_secs(30))
-                .await?;
+    async fn start(name: &str, mut command: Command) -> Result<Self, String> {
+        command.stderr(Stdio::null());
+        let (child, addr) = dishpatch::child::start_listening(command, Duration::from_secs(30)).await?;
         Ok(Self {
             name: name.to_owned(),
             child,
@@ -74,11 +83,28 @@ impl Started {
     }
 }
 
-/// Starts every process of `plan` with the `stack` binary, the edge last.
+/// Starts every process of `plan` with the `stack` binary, the edges last,
+/// sharing one listening socket as the launcher's do.
 pub(crate) async fn start_stack(stack: &Path, plan: &Plan) -> Result<Vec<Started>, String> {
     let mut started = Vec::new();
-    for process in &plan.processes {
-        started.push(Started::serve(&process.name, stack, process).await?);
+    for process in plan.processes.iter().filter(|process| process.part != Part::Edge) {
+        started.push(Started::serve(&process.name, stack, process, None).await?);
+    }
+    let edges: Vec<Process> = plan.replicas(Part::Edge).cloned().collect();
+    started.extend(serve_edges(stack, &edges).await?);
+    Ok(started)
+}
+
+/// Starts `edges`, each named as given, serving one socket bound at the
+/// first's address.
+async fn serve_edges(stack: &Path, edges: &[Process]) -> Result<Vec<Started>, String> {
+    let Some(first) = edges.first() else {
+        return Ok(Vec::new());
+    };
+    let (socket, _) = stack::edge_socket::bind(first.addr).await?;
+    let mut started = Vec::new();
+    for edge in edges {
+        started.push(Started::serve(&edge.name, stack, edge, Some(&socket)).await?);
     }
     Ok(started)
 }
@@ -150,7 +176,8 @@ pub struct AddedLatency {
     pub p99_ms: Spread,
 }
 
-/// The edge's memory around holding idle connections.
+/// The memory of the edges in front of one replica (together) around
+/// holding idle connections.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IdleMemory {
@@ -226,9 +253,9 @@ pub async fn run(stack: &Path, bench: &Path, settings: &SuiteSettings) -> Result
 }
 
 /// Everything the suite measures, started: the stack's plan (two replicas
-/// of each service, sharing SQLite files, and an edge in front of all of
-/// them), a second edge in front of one replica of each, and the two
-/// reference servers.
+/// of each service, sharing SQLite files, and the launcher's edges in front
+/// of all of them), as many edges in front of one replica of each, and the
+/// two reference servers.
 struct Fleet {
     started: Vec<Started>,
     edge_one: Target,
@@ -237,6 +264,11 @@ struct Fleet {
     passthrough: Target,
     direct: Target,
 }
+
+/// How the names of the edges in front of one replica of each service end.
+const ONE_REPLICA: &str = "(1 replica each)";
+/// How the names of the edges in front of two replicas of each service end.
+const TWO_REPLICAS: &str = "(2 replicas each)";
 
 impl Fleet {
     /// Starts everything. The plan's ports were free when it was made;
@@ -256,8 +288,9 @@ impl Fleet {
         let layout = Layout {
             replicas: 2,
             edge_listen: ANY_PORT.parse().expect("an address"),
-            // One edge, on a port of its own.
-            edges: 1,
+            // The edge as users run it: each edge process serves on one
+            // thread, and the launcher runs two on one socket.
+            edges: stack::DEFAULT_EDGES,
             service_port: 0,
             data_dir: data.to_owned(),
             stores: stack::Stores::Sqlite,
@@ -277,47 +310,62 @@ impl Fleet {
         };
         let plan = Plan::new(&layout)?;
         let mut started = Vec::new();
-        for process in &plan.processes {
-            let name = match process.part {
-                Part::Edge => "edge (2 replicas each)".to_owned(),
-                _ => process.name.clone(),
-            };
-            started.push(Started::serve(&name, stack, process).await?);
+        for process in plan.processes.iter().filter(|process| process.part != Part::Edge) {
+            started.push(Started::serve(&process.name, stack, process, None).await?);
         }
+        let edges_named = |edge: &Process, suffix: &str| -> Vec<Process> {
+            (1..=layout.edges)
+                .map(|index| Process {
+                    name: format!("edge#{index} {suffix}"),
+                    ..edge.clone()
+                })
+                .collect()
+        };
+        let edge_two = plan.replicas(Part::Edge).next().expect("the plan has edges");
+        started.extend(serve_edges(stack, &edges_named(edge_two, TWO_REPLICAS)).await?);
         let edge_one = plan.edge(layout.edge_listen, 1, &layout);
-        started.push(Started::serve("edge (1 replica each)", stack, &edge_one).await?);
+        started.extend(serve_edges(stack, &edges_named(&edge_one, ONE_REPLICA)).await?);
         let first_restaurant = plan
             .replicas(Part::RestaurantSvc)
             .next()
             .expect("a restaurant-svc replica")
             .addr
             .to_string();
-        started.push(Started::new("ceiling", bench, &["serve", "ceiling", "--listen", ANY_PORT], &[]).await?);
-        let passthrough = [
-            "serve",
-            "passthrough",
-            "--listen",
-            ANY_PORT,
-            "--restaurant",
-            &first_restaurant,
-        ];
-        started.push(Started::new("passthrough", bench, &passthrough, &[]).await?);
+        let reference = |name: &str, args: &[&str]| {
+            let mut command = Command::new(bench);
+            command
+                .arg("serve")
+                .arg(name)
+                .args(["--listen", ANY_PORT])
+                .args(args);
+            command
+        };
+        started.push(Started::start("ceiling", reference("ceiling", &[])).await?);
+        let passthrough = reference("passthrough", &["--restaurant", &first_restaurant]);
+        started.push(Started::start("passthrough", passthrough).await?);
 
         let http = |name: &str| -> Result<Target, String> {
             let started = started
                 .iter()
-                .find(|started| started.name == name)
+                .find(|started| started.name.ends_with(name))
                 .ok_or_else(|| format!("{name} was not started"))?;
             format!("http://{}", started.addr).parse()
         };
         Ok(Self {
-            edge_one: http("edge (1 replica each)")?,
-            edge_two: http("edge (2 replicas each)")?,
+            edge_one: http(ONE_REPLICA)?,
+            edge_two: http(TWO_REPLICAS)?,
             ceiling: http("ceiling")?,
             passthrough: http("passthrough")?,
             direct: format!("grpc://{first_restaurant}").parse()?,
             started,
         })
+    }
+
+    /// The edges in front of one replica of each service.
+    fn edges_one(&self) -> impl Iterator<Item = &Started> {
+        self.started
+            .iter()
+            .filter(|started| started.name.ends_with(ONE_REPLICA))
     }
 
     /// Every process's peak resident set so far, MiB.
@@ -482,19 +530,22 @@ impl Suite {
         if connections == 0 {
             return Ok(None);
         }
-        eprintln!("holding {connections} idle connections at the edge …");
-        let edge = self
-            .fleet
-            .started
-            .iter()
-            .find(|started| started.name == "edge (1 replica each)")
-            .expect("started");
-        let rss_before_mib = edge.rss_mib().ok_or("the edge's memory is unreadable")?;
+        eprintln!("holding {connections} idle connections at the edges …");
+        let edges_rss_mib = || -> Result<f64, String> {
+            self.fleet
+                .edges_one()
+                .map(|edge| {
+                    edge.rss_mib()
+                        .ok_or_else(|| "an edge's memory is unreadable".to_owned())
+                })
+                .sum()
+        };
+        let rss_before_mib = edges_rss_mib()?;
         let restaurant_id = &self.catalog.restaurants[0].0;
         let held = IdleConnections::open(&self.fleet.edge_one, restaurant_id, connections).await?;
         // Let the edge settle what it allocated while answering.
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let rss_holding_mib = edge.rss_mib().ok_or("the edge's memory is unreadable")?;
+        let rss_holding_mib = edges_rss_mib()?;
         drop(held);
         Ok(Some(IdleMemory {
             connections,
@@ -583,7 +634,7 @@ impl SuiteReport {
         {
             let _ = writeln!(
                 out,
-                "\nThe edge holding {connections} idle keep-alive connections: RSS {rss_holding_mib:.1} MiB \
+                "\nThe edges holding {connections} idle keep-alive connections: RSS {rss_holding_mib:.1} MiB together \
                  ({rss_before_mib:.1} MiB before; {:.1} KiB a connection).",
                 (rss_holding_mib - rss_before_mib) * 1024.0 / *connections as f64
             );

@@ -177,7 +177,15 @@ async fn the_suite_runs_end_to_end() {
     assert!(added.rate > 0.0 && added.p99_ms.median.is_finite(), "{markdown}");
     let idle = report.idle.as_ref().expect("idle connections were held");
     assert!(idle.connections == 20 && idle.rss_holding_mib > 0.0, "{markdown}");
-    assert_eq!(report.peak_rss_mib.len(), 10, "every process: {markdown}");
+    // Two replicas of each service, two reference servers, and the
+    // launcher's two edges in front of two replicas and two of one.
+    assert_eq!(report.peak_rss_mib.len(), 12, "every process: {markdown}");
+    let edges_of_one = report
+        .peak_rss_mib
+        .iter()
+        .filter(|(name, _)| name.starts_with("edge") && name.ends_with("(1 replica each)"))
+        .count();
+    assert_eq!(edges_of_one, 2, "{markdown}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

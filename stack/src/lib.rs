@@ -4,9 +4,11 @@
 //! suite and the test harness start theirs from the same plan.
 
 pub mod certs;
+pub mod edge_socket;
 mod plan;
 pub mod postgres;
 
 pub use plan::{
-    Layout, Part, Plan, Process, Stores, auth_dir, database_name, database_url, edge_auth_args, signing_key,
+    DEFAULT_EDGES, Layout, Part, Plan, Process, Stores, auth_dir, database_name, database_url,
+    edge_auth_args, signing_key,
 };

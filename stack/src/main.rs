@@ -110,7 +110,7 @@ struct RunArgs {
     /// binds and passes to each: one that stops or crashes leaves the
     /// others serving, and SIGHUP to the launcher restarts them one at a
     /// time (to run a new build, say), each draining first (see README).
-    #[arg(long, env = "EDGES", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=8))]
+    #[arg(long, env = "EDGES", default_value_t = stack::DEFAULT_EDGES, value_parser = clap::value_parser!(u16).range(1..=8))]
     edges: u16,
 
     /// Port of the first restaurant-svc replica; order-svc and notify-svc

@@ -66,6 +66,10 @@ pub struct Process {
     pub env: Vec<(&'static str, String)>,
 }
 
+/// Edge processes a stack runs unless told otherwise: each serves on one
+/// thread, so two keep a two-core machine busy.
+pub const DEFAULT_EDGES: u16 = 2;
+
 /// How to lay out a stack.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -73,8 +77,8 @@ pub struct Layout {
     pub replicas: u16,
     /// Where the edge listens.
     pub edge_listen: SocketAddr,
-    /// Edge processes, all serving the one socket the launcher binds for
-    /// them; tools that start a plan's processes themselves want one.
+    /// Edge processes, all serving one socket bound for them
+    /// ([`crate::edge_socket`]).
     pub edges: u16,
     /// Port of the first restaurant-svc replica; order-svc and notify-svc
     /// take the next two, and further replicas the next free ports after

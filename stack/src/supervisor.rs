@@ -3,10 +3,9 @@
 //! backoff; on Ctrl-C or SIGTERM the edges stopped first, then the services,
 //! each given time to drain before it is killed.
 //!
-//! The edges share one listening socket, bound here and passed to each as
-//! systemd passes sockets (fd 3, `LISTEN_FDS=1`). A connection waits in it
-//! for whichever edge accepts first, so one edge stopping or crashing costs
-//! no connection, and SIGHUP restarts the edges one at a time, each once
+//! The edges share one listening socket, bound here and passed to each
+//! (`stack::edge_socket`): one edge stopping or crashing costs no
+//! connection, and SIGHUP restarts the edges one at a time, each once
 //! the one before listens again: a rolling restart that fails no request
 //! of clients sending or connecting meanwhile (each stopping edge drains,
 //! see the edge's `--drain`). The rollout stops at an edge that does not
@@ -18,7 +17,6 @@
 //! dependencies serving, rather than refusing connections and being
 //! retried a little later.
 
-use command_fds::{CommandFdExt, FdMapping};
 use dishpatch::time::Backoff;
 use nix::{sys::signal::Signal, unistd::Pid};
 use stack::{Part, Plan, Process};
@@ -123,10 +121,7 @@ async fn bind_edge_socket(plan: &mut Plan) -> Result<Option<OwnedFd>, Box<dyn st
     let Some(addr) = plan.replicas(Part::Edge).next().map(|edge| edge.addr) else {
         return Ok(None);
     };
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|error| format!("binding the edges' address {addr}: {error}"))?;
-    let bound = listener.local_addr()?;
+    let (socket, bound) = stack::edge_socket::bind(addr).await?;
     for edge in plan
         .processes
         .iter_mut()
@@ -134,7 +129,7 @@ async fn bind_edge_socket(plan: &mut Plan) -> Result<Option<OwnedFd>, Box<dyn st
     {
         edge.addr = bound;
     }
-    Ok(Some(listener.into_std()?.into()))
+    Ok(Some(socket))
 }
 
 /// Restarts each edge in turn, the next once the one before listens. If
@@ -230,7 +225,7 @@ async fn supervise(
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         if let Some(seat) = &seat
-            && let Err(error) = pass_socket(&mut command, &seat.socket)
+            && let Err(error) = stack::edge_socket::pass(&mut command, &seat.socket)
         {
             eprintln!("[stack] cannot pass {} its socket: {error}", process.name);
             return;
@@ -294,22 +289,6 @@ async fn supervise(
             }
         }
     }
-}
-
-/// Gives `command` the edges' listening socket as fd 3, the way systemd's
-/// socket activation does.
-fn pass_socket(command: &mut Command, socket: &OwnedFd) -> Result<(), Box<dyn std::error::Error>> {
-    // No LISTEN_PID (the child's pid is not known before it starts), and
-    // none inherited, should the launcher itself have been given sockets.
-    command
-        .env("LISTEN_FDS", "1")
-        .env_remove("LISTEN_PID")
-        .env_remove("LISTEN_FDNAMES");
-    command.fd_mappings(vec![FdMapping {
-        parent_fd: socket.try_clone()?,
-        child_fd: 3,
-    }])?;
-    Ok(())
 }
 
 /// SIGTERM lets it drain; it is killed if it takes too long.

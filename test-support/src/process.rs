@@ -61,12 +61,13 @@ impl ServiceProcess {
         env: &[(&str, &str)],
     ) -> Result<Self, String> {
         // Its log, at info whatever the test's RUST_LOG, is kept.
-        let env: Vec<_> = std::iter::once(("RUST_LOG", "info"))
-            .chain(env.iter().copied())
-            .collect();
-        let stderr = std::process::Stdio::piped();
-        let limit = Duration::from_secs(30);
-        let (mut child, addr) = dishpatch::child::start_listening(binary, args, &env, stderr, limit).await?;
+        let mut command = tokio::process::Command::new(binary);
+        command
+            .args(args)
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stderr(std::process::Stdio::piped());
+        let (mut child, addr) = dishpatch::child::start_listening(command, Duration::from_secs(30)).await?;
         let log = Arc::new(Mutex::new(String::new()));
         let mut log_lines = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
         tokio::spawn({

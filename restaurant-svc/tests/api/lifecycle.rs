@@ -75,15 +75,14 @@ async fn sigterm_stops_a_service_whose_log_reader_went_away() {
     let url = format!("sqlite://{}/restaurant.db", folder.path().display());
     // As when the launcher that started it was killed: its stderr is a pipe
     // nobody reads any more, so every log line fails to be written.
-    let (mut child, _) = dishpatch::child::start_listening(
-        BINARY,
-        &args(&url, "200ms"),
-        &[("RUST_LOG", "info")],
-        std::process::Stdio::piped(),
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let mut command = tokio::process::Command::new(BINARY);
+    command
+        .args(args(&url, "200ms"))
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped());
+    let (mut child, _) = dishpatch::child::start_listening(command, Duration::from_secs(30))
+        .await
+        .unwrap();
     drop(child.stderr.take());
 
     let pid = child.id().expect("running");
