@@ -261,8 +261,15 @@ impl Store {
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     let settings = match backend {
+                        // temp_store: a statement writing many rows (a
+                        // batch of orders) keeps each page it changes in a
+                        // statement journal, to undo the statement alone
+                        // should it fail; past 64 KiB that journal went to a
+                        // temporary file, a write syscall a page (~5% of
+                        // order-svc's CPU under `order`). It stays in memory.
                         Backend::Sqlite => format!(
-                            "PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                            "PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                             PRAGMA temp_store = MEMORY;",
                             SQLITE_BUSY_TIMEOUT.as_millis()
                         ),
                         Backend::Postgres => format!(
