@@ -14,8 +14,9 @@ struct Cli {
 enum Command {
     /// Drives one scenario at one target and reports what it measured.
     Run(RunArgs),
-    /// Starts the services, two edges and two reference servers on free
-    /// ports and measures them back to back (needs `cargo build --release`
+    /// Starts the services, the edges (the launcher's two, in front of one
+    /// replica of each and again in front of two) and two reference servers
+    /// on free ports and measures them back to back (needs `cargo build --release`
     /// first, for the `stack` binary); prints Markdown for BENCHMARKS.md.
     Suite(SuiteArgs),
     /// Serves a reference server the suite measures against.
@@ -141,8 +142,8 @@ struct SuiteArgs {
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
     rounds: u16,
 
-    /// Idle keep-alive connections to hold at the edge, for its memory;
-    /// 0 skips that part.
+    /// Idle keep-alive connections to hold at the edges in front of one
+    /// replica, for their memory; 0 skips that part.
     #[arg(long, default_value_t = 5000)]
     idle_connections: usize,
 
