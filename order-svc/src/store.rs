@@ -660,7 +660,7 @@ mod tests {
     async fn each_replica_relays_its_own_notifications_until_takeover(backend: Backend) {
         let files = test_support::TestStore::new(backend).await;
         let store = Store::open(files.url(), &crate::MIGRATIONS).await.unwrap();
-        let (first, second) = (OrderStore::new(store.clone()), OrderStore::new(store));
+        let (first, second) = (OrderStore::new(store.clone()), OrderStore::new(store.clone()));
         let placement = |customer: &str| Placement {
             new: NewOrder {
                 restaurant_id: "rst_00000000000000000000000000000001".into(),
@@ -709,6 +709,15 @@ mod tests {
             );
             assert_eq!(own, [order.clone(), order.clone()]);
         }
+        // Rows queued before replicas named themselves (migration 0004)
+        // are nobody's own: only a takeover sends them.
+        sqlx::query("UPDATE outbox SET relayer = 0 WHERE order_id = $1")
+            .bind(&placed[1])
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let own = orders_of(second.pending_outbox(100, Duration::from_secs(60)).await.unwrap());
+        assert!(own.is_empty(), "{own:?}");
         // Once they have waited past the takeover time, every row is either's.
         let all = orders_of(first.pending_outbox(100, Duration::ZERO).await.unwrap());
         assert_eq!(all.len(), 4, "{all:?}");
