@@ -37,8 +37,8 @@ use tokio::{net::TcpStream, sync::Semaphore, task::JoinSet, time::Instant};
 const WORKERS: usize = 32;
 /// How long every stream has to open, and every event to arrive.
 const PATIENCE: Duration = Duration::from_secs(60);
-/// Tries to place an order the edge times out or refuses for now.
-const PLACE_TRIES: u32 = 4;
+/// Tries to place or move an order the edge times out or refuses for now.
+const TRIES: u32 = 4;
 /// Streams being opened at once.
 const OPENING: usize = 128;
 /// Tries to open a stream the edge refuses for now.
@@ -211,7 +211,7 @@ async fn measure(
     let mut delays = Histogram::<u64>::new(3).expect("a histogram");
     let mut delivered = 0;
     for (arrival, answer) in arrived.iter().zip(&answered) {
-        if let (Some(arrival), Some(answer)) = (arrival.get(), answer) {
+        if let Some(arrival) = arrival.get() {
             delivered += 1;
             let delay = arrival.saturating_duration_since(*answer).as_micros() as u64;
             delays.record(delay.max(1)).expect("a delay in range");
@@ -270,7 +270,7 @@ async fn place_orders(
                             placed.push(id);
                             break;
                         }
-                        outcome if tries >= PLACE_TRIES => {
+                        outcome if tries >= TRIES => {
                             return Err(format!("placing an order, {tries} tries: {outcome:?}"));
                         }
                         _ => tokio::time::sleep(Duration::from_millis(100) * tries).await,
@@ -288,12 +288,14 @@ async fn place_orders(
 }
 
 /// Moves each order to `accepted`, `rate` a second; when each was answered.
+/// A move the edge times out or refuses for now is tried again; a retry
+/// told the order cannot move (409) finds an earlier try's move done.
 async fn move_orders(
     authority: &str,
     token: &Arc<str>,
     orders: &[String],
     rate: f64,
-) -> Result<Vec<Option<Instant>>, String> {
+) -> Result<Vec<Instant>, String> {
     let start = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let orders: Arc<[String]> = orders.into();
@@ -306,21 +308,32 @@ async fn move_orders(
             loop {
                 let index = next.fetch_add(1, Relaxed);
                 let Some(order_id) = orders.get(index) else {
-                    return answered;
+                    return Ok(answered);
                 };
                 tokio::time::sleep_until(start + Duration::from_secs_f64(index as f64 / rate)).await;
                 let accept = Operation::MoveOrder {
                     order_id: order_id.clone(),
                     status: "accepted",
                 };
-                let ok = matches!(connection.send(&accept).await, Outcome::Ok);
-                answered.push((index, ok.then(Instant::now)));
+                let mut tries = 0;
+                loop {
+                    tries += 1;
+                    match connection.send(&accept).await {
+                        Outcome::Ok => break,
+                        Outcome::Failed(failure) if tries > 1 && failure == "http 409" => break,
+                        outcome if tries >= TRIES => {
+                            return Err(format!("moving {order_id}, {tries} tries: {outcome:?}"));
+                        }
+                        _ => tokio::time::sleep(Duration::from_millis(100) * tries).await,
+                    }
+                }
+                answered.push((index, Instant::now()));
             }
         });
     }
-    let mut answered = vec![None; orders.len()];
+    let mut answered = vec![start; orders.len()];
     while let Some(moved) = workers.join_next().await {
-        for (index, at) in moved.map_err(|error| error.to_string())? {
+        for (index, at) in moved.map_err(|error| error.to_string())?? {
             answered[index] = at;
         }
     }
