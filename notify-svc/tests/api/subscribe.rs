@@ -143,10 +143,56 @@ async fn one_that_falls_behind_misses_nothing(backend: Backend) {
     assert!(quiet.is_err(), "nothing more arrives: {quiet:?}");
 }
 
+/// A replica with no subscriber does not read what is recorded, only where
+/// the log ends; a subscriber who arrives there while another replica keeps
+/// recording still gets everything for it, from its replay or live: here
+/// one subscriber after another, each alone on its replica, each sent its
+/// notification by the other replica as it subscribes.
+async fn one_who_subscribes_while_nobody_follows_misses_nothing(backend: Backend) {
+    let store = TestStore::new(backend).await;
+    let (_a, mut replica_a) = super::spawn(&store).await;
+    let (_b, replica_b) = super::spawn(&store).await;
+    // Others' notifications, all the while, so that the log's end moves.
+    let noise = tokio::spawn({
+        let mut replica_b = replica_b.clone();
+        async move {
+            for n in 0.. {
+                let noise = record(&format!("noise-{n}"), &ORDER.generate(), "others");
+                if replica_b.record_notification(noise).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    });
+    for n in 0..30 {
+        let recipient = format!("guest-{n}");
+        let mut stream = replica_a
+            .subscribe(pb::SubscribeRequest {
+                recipient: recipient.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let expected = replica_b
+            .clone()
+            .record_notification(record(&format!("for-{n}"), &ORDER.generate(), &recipient))
+            .await
+            .unwrap()
+            .into_inner()
+            .notification
+            .unwrap();
+        assert_eq!(next(&mut stream).await, expected, "{recipient}'s notification");
+    }
+    noise.abort();
+}
+
 test_support::on_each_backend!(
     replays_then_follows_every_replica,
     filters_the_stream,
-    one_that_falls_behind_misses_nothing
+    one_that_falls_behind_misses_nothing,
+    one_who_subscribes_while_nobody_follows_misses_nothing
 );
 
 #[tokio::test]
