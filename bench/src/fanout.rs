@@ -260,24 +260,21 @@ async fn place_orders(
                     items: vec![(item.clone(), 1)],
                     idempotency_key: format!("fanout-{run:x}-{number}"),
                 };
-                // A timeout or a refusal under load is tried again: the
-                // idempotency key places the order once.
-                let mut tries = 0;
-                loop {
-                    tries += 1;
-                    match connection.send(&order).await {
-                        Outcome::Placed(Some(id)) => {
-                            placed.push(id);
-                            break;
-                        }
-                        outcome if tries >= TRIES => {
-                            return Err(format!("placing an order, {tries} tries: {outcome:?}"));
-                        }
-                        _ => tokio::time::sleep(Duration::from_millis(100) * tries).await,
-                    }
-                }
+                // The idempotency key places the order once, however often
+                // it is sent.
+                let id = send_until(
+                    &mut connection,
+                    &order,
+                    "placing an order",
+                    |outcome, _| match outcome {
+                        Outcome::Placed(Some(id)) => Ok(id),
+                        outcome => Err(outcome),
+                    },
+                )
+                .await?;
+                placed.push(id);
             }
-            Ok(placed)
+            Ok::<_, String>(placed)
         });
     }
     let mut orders = Vec::with_capacity(count);
@@ -285,6 +282,26 @@ async fn place_orders(
         orders.extend(placed.map_err(|error| error.to_string())??);
     }
     Ok(orders)
+}
+
+/// Sends `operation` until `done` takes its outcome (given the tries so far),
+/// at most [`TRIES`] times, waiting longer after each: a timeout or a
+/// refusal under load is tried again. `what` names it in the error.
+async fn send_until<T>(
+    connection: &mut HttpConnection,
+    operation: &Operation,
+    what: &str,
+    done: impl Fn(Outcome, u32) -> Result<T, Outcome>,
+) -> Result<T, String> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match done(connection.send(operation).await, tries) {
+            Ok(done) => return Ok(done),
+            Err(outcome) if tries >= TRIES => return Err(format!("{what}, {tries} tries: {outcome:?}")),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100) * tries).await,
+        }
+    }
 }
 
 /// Moves each order to `accepted`, `rate` a second; when each was answered.
@@ -308,25 +325,24 @@ async fn move_orders(
             loop {
                 let index = next.fetch_add(1, Relaxed);
                 let Some(order_id) = orders.get(index) else {
-                    return Ok(answered);
+                    return Ok::<_, String>(answered);
                 };
                 tokio::time::sleep_until(start + Duration::from_secs_f64(index as f64 / rate)).await;
                 let accept = Operation::MoveOrder {
                     order_id: order_id.clone(),
                     status: "accepted",
                 };
-                let mut tries = 0;
-                loop {
-                    tries += 1;
-                    match connection.send(&accept).await {
-                        Outcome::Ok => break,
-                        Outcome::Failed(failure) if tries > 1 && failure == "http 409" => break,
-                        outcome if tries >= TRIES => {
-                            return Err(format!("moving {order_id}, {tries} tries: {outcome:?}"));
-                        }
-                        _ => tokio::time::sleep(Duration::from_millis(100) * tries).await,
-                    }
-                }
+                send_until(
+                    &mut connection,
+                    &accept,
+                    &format!("moving {order_id}"),
+                    |outcome, tries| match outcome {
+                        Outcome::Ok => Ok(()),
+                        Outcome::Failed(failure) if tries > 1 && failure == "http 409" => Ok(()),
+                        outcome => Err(outcome),
+                    },
+                )
+                .await?;
                 answered.push((index, Instant::now()));
             }
         });

@@ -72,6 +72,11 @@ impl Started {
         })
     }
 
+    /// Where it answers HTTP.
+    fn http_target(&self) -> Result<Target, String> {
+        format!("http://{}", self.addr).parse()
+    }
+
     /// Its peak resident set so far, in MiB.
     fn peak_rss_mib(&self) -> Option<f64> {
         Some(dishpatch::child::resident(self.child.id()?)?.peak_mib)
@@ -86,12 +91,18 @@ impl Started {
 /// Starts every process of `plan` with the `stack` binary, the edges last,
 /// sharing one listening socket as the launcher's do.
 pub(crate) async fn start_stack(stack: &Path, plan: &Plan) -> Result<Vec<Started>, String> {
+    let mut started = start_services(stack, plan).await?;
+    let edges: Vec<Process> = plan.replicas(Part::Edge).cloned().collect();
+    started.extend(serve_edges(stack, &edges).await?);
+    Ok(started)
+}
+
+/// Starts every service replica of `plan` with the `stack` binary.
+async fn start_services(stack: &Path, plan: &Plan) -> Result<Vec<Started>, String> {
     let mut started = Vec::new();
     for process in plan.processes.iter().filter(|process| process.part != Part::Edge) {
         started.push(Started::serve(&process.name, stack, process, None).await?);
     }
-    let edges: Vec<Process> = plan.replicas(Part::Edge).cloned().collect();
-    started.extend(serve_edges(stack, &edges).await?);
     Ok(started)
 }
 
@@ -309,10 +320,7 @@ impl Fleet {
             )],
         };
         let plan = Plan::new(&layout)?;
-        let mut started = Vec::new();
-        for process in plan.processes.iter().filter(|process| process.part != Part::Edge) {
-            started.push(Started::serve(&process.name, stack, process, None).await?);
-        }
+        let mut started = start_services(stack, &plan).await?;
         let edges_named = |edge: &Process, suffix: &str| -> Vec<Process> {
             (1..=layout.edges)
                 .map(|index| Process {
@@ -321,10 +329,16 @@ impl Fleet {
                 })
                 .collect()
         };
+        // The edges of each kind share one address: their first's.
+        let mut served_by_edges = |edges: Vec<Started>| -> Result<Target, String> {
+            let target = edges.first().ok_or("no edge was started")?.http_target()?;
+            started.extend(edges);
+            Ok(target)
+        };
         let edge_two = plan.replicas(Part::Edge).next().expect("the plan has edges");
-        started.extend(serve_edges(stack, &edges_named(edge_two, TWO_REPLICAS)).await?);
+        let edge_two = served_by_edges(serve_edges(stack, &edges_named(edge_two, TWO_REPLICAS)).await?)?;
         let edge_one = plan.edge(layout.edge_listen, 1, &layout);
-        started.extend(serve_edges(stack, &edges_named(&edge_one, ONE_REPLICA)).await?);
+        let edge_one = served_by_edges(serve_edges(stack, &edges_named(&edge_one, ONE_REPLICA)).await?)?;
         let first_restaurant = plan
             .replicas(Part::RestaurantSvc)
             .next()
@@ -340,22 +354,16 @@ impl Fleet {
                 .args(args);
             command
         };
-        started.push(Started::start("ceiling", reference("ceiling", &[])).await?);
+        let ceiling = Started::start("ceiling", reference("ceiling", &[])).await?;
         let passthrough = reference("passthrough", &["--restaurant", &first_restaurant]);
-        started.push(Started::start("passthrough", passthrough).await?);
-
-        let http = |name: &str| -> Result<Target, String> {
-            let started = started
-                .iter()
-                .find(|started| started.name.ends_with(name))
-                .ok_or_else(|| format!("{name} was not started"))?;
-            format!("http://{}", started.addr).parse()
-        };
+        let passthrough = Started::start("passthrough", passthrough).await?;
+        let (ceiling_target, passthrough_target) = (ceiling.http_target()?, passthrough.http_target()?);
+        started.extend([ceiling, passthrough]);
         Ok(Self {
-            edge_one: http(ONE_REPLICA)?,
-            edge_two: http(TWO_REPLICAS)?,
-            ceiling: http("ceiling")?,
-            passthrough: http("passthrough")?,
+            edge_one,
+            edge_two,
+            ceiling: ceiling_target,
+            passthrough: passthrough_target,
             direct: format!("grpc://{first_restaurant}").parse()?,
             started,
         })

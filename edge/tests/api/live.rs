@@ -20,14 +20,14 @@ const EVENT_LIMIT: Duration = Duration::from_secs(10);
 
 /// One event of a stream.
 #[derive(Debug)]
-struct SseEvent {
+pub(super) struct SseEvent {
     id: Option<String>,
     event: String,
     data: Value,
 }
 
 /// A stream being read, event by event.
-struct EventStream {
+pub(super) struct EventStream {
     response: reqwest::Response,
     unread: String,
     /// Comment lines read so far (keep-alives).
@@ -39,7 +39,12 @@ struct EventStream {
 impl EventStream {
     /// Opens `path` of the edge at `base` as `http`'s caller, resuming after
     /// `last_event_id` if given.
-    async fn open(http: &reqwest::Client, base: &str, path: &str, last_event_id: Option<&str>) -> Self {
+    pub(super) async fn open(
+        http: &reqwest::Client,
+        base: &str,
+        path: &str,
+        last_event_id: Option<&str>,
+    ) -> Self {
         let mut request = http.get(format!("{base}{path}"));
         if let Some(id) = last_event_id {
             request = request.header("last-event-id", id);
@@ -72,7 +77,7 @@ impl EventStream {
 
     /// The next event (comments and `retry:` are taken note of), or `None`
     /// once the stream ends.
-    async fn next(&mut self) -> Option<SseEvent> {
+    pub(super) async fn next(&mut self) -> Option<SseEvent> {
         loop {
             if let Some(event) = self.parse_unread() {
                 return Some(event);

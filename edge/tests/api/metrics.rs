@@ -199,17 +199,9 @@ async fn a_real_prometheus_scrapes_every_process_and_finds_the_work_counted() {
     assert_eq!(placed.status(), 201);
     // A live reader: once the first order's notification reaches it (from
     // the store), the next order's come through notify-svc's feed.
-    let mut live = fleet.get("/api/notifications/stream").await;
-    assert_eq!(live.status(), 200);
-    let mut read = String::new();
-    while !read.contains("data:") {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), live.chunk())
-            .await
-            .expect("the first order's notification within 10 s")
-            .unwrap()
-            .expect("the stream goes on");
-        read.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    let path = "/api/notifications/stream";
+    let mut live = super::live::EventStream::open(&fleet.http, &fleet.url(""), path, None).await;
+    live.next().await.expect("the first order's notification");
     let placed = fleet.send_json(reqwest::Method::POST, "/api/orders", order).await;
     assert_eq!(placed.status(), 201);
 

@@ -151,7 +151,7 @@ async fn one_that_falls_behind_misses_nothing(backend: Backend) {
 async fn one_who_subscribes_while_nobody_follows_misses_nothing(backend: Backend) {
     let store = TestStore::new(backend).await;
     let (_a, mut replica_a) = super::spawn(&store).await;
-    let (_b, replica_b) = super::spawn(&store).await;
+    let (_b, mut replica_b) = super::spawn(&store).await;
     // Others' notifications, all the while, so that the log's end moves.
     let noise = tokio::spawn({
         let mut replica_b = replica_b.clone();
@@ -176,7 +176,6 @@ async fn one_who_subscribes_while_nobody_follows_misses_nothing(backend: Backend
             .unwrap()
             .into_inner();
         let expected = replica_b
-            .clone()
             .record_notification(record(&format!("for-{n}"), &ORDER.generate(), &recipient))
             .await
             .unwrap()
